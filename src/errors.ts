@@ -93,6 +93,6 @@ export function asAppError(error: unknown): AppError {
 /** What a member sees for an error that is not theirs to fix. */
 export function publicMessage(error: AppError): string {
   if (error.kind === 'user') return error.message;
-  if (error.code === ErrorCode.ContentRefused) return error.message;
+  if (error.code === ErrorCode.ContentRefused || error.code === ErrorCode.BackendTimeout) return error.message;
   return 'The video service failed on this one. Nothing was charged; try again in a moment.';
 }
