@@ -54,6 +54,8 @@ export type RawConfig = z.infer<typeof configSchema>;
 export interface Config extends RawConfig {
   /** Signing key for asset URLs; random per process when neither secret nor public URL is set. */
   assetSecret: string;
+  /** LOG_LEVEL was set, rather than defaulted: one-shot CLI commands are quieter by default. */
+  logLevelSet: boolean;
 }
 
 export const configKeys = Object.keys(configSchema.shape) as (keyof RawConfig)[];
@@ -92,7 +94,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError('COMFYUI_URLS is required when DEFAULT_BACKEND=comfyui; see .env.example');
   }
   const assetSecret = raw.ASSET_SIGNING_SECRET ?? crypto.randomUUID() + crypto.randomUUID();
-  return { ...raw, assetSecret };
+  return { ...raw, assetSecret, logLevelSet: input.LOG_LEVEL !== undefined };
 }
 
 /** Values that must never reach a log line, whatever field they hide in. */

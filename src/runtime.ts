@@ -23,6 +23,8 @@ export interface RuntimeOptions {
   /** Apply pending migrations first (under the advisory lock). */
   migrate?: boolean;
   now?: () => Date;
+  /** Replaces or adds backends (tests inject fakes here rather than branching on NODE_ENV). */
+  backends?: (defaults: Map<BackendName, Backend>, media: { bins: ResolvedBinaries; fontPath: string }) => Map<BackendName, Backend>;
 }
 
 /**
@@ -61,7 +63,8 @@ export class Runtime {
     const bins = await resolveBinaries({ ffmpegPath: config.FFMPEG_PATH, ffprobePath: config.FFPROBE_PATH });
     log.debug({ ffmpeg: bins.version.ffmpeg, source: bins.source }, 'media binaries');
     const fontPath = await resolveFontPath(config.FONT_PATH);
-    const backends = createBackends(config, { bins, fontPath }, log);
+    const defaults = createBackends(config, { bins, fontPath }, log);
+    const backends = options.backends ? options.backends(defaults, { bins, fontPath }) : defaults;
     return new Runtime(config, log, database, redis, bins, backends, options.now ?? (() => new Date()));
   }
 

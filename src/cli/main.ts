@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { loadConfig } from '../config.ts';
+import { loadConfig, secretValues } from '../config.ts';
+import { createLogger } from '../log.ts';
 import { migrateDatabase } from '../db/migrate.ts';
 import { Runtime, type Role } from '../runtime.ts';
 import { credits } from './credits.ts';
@@ -40,7 +41,10 @@ function parse(argv: string[]) {
 }
 
 async function withRuntime<T>(fn: (runtime: Runtime) => Promise<T>, graceMs?: number): Promise<T> {
-  const runtime = await Runtime.create(loadConfig());
+  const config = loadConfig();
+  // One-shot commands talk to a person: only warnings and errors as log lines, unless LOG_LEVEL says otherwise.
+  const level = config.logLevelSet ? config.LOG_LEVEL : 'warn';
+  const runtime = await Runtime.create(config, { log: createLogger({ level, secrets: secretValues(config) }) });
   try {
     return await fn(runtime);
   } finally {

@@ -37,7 +37,7 @@ export class ProgressLine {
       this.stream.write(`\r${line.slice(0, (this.stream.columns ?? 100) - 1).padEnd(this.last.length)}`);
       this.last = line;
     } else if (state !== this.last) {
-      this.stream.write(`${state}${note ? ` (${note})` : ''}\n`);
+      this.stream.write(`${state}\n`);
       this.last = state;
     }
   }
