@@ -27,11 +27,13 @@ export interface Rgb {
 }
 
 /**
- * Mean colour of one frame: `seek` are input options (`-ss 0.2` or `-sseof -0.2`); every decoded
- * frame after the seek is averaged down to a single pixel and the last one wins.
+ * Mean colour of one frame, averaged down to a single pixel: the frame at `ss` seconds, or with
+ * `sseof` every frame from that far before the end is decoded and the last one wins.
  */
-export function meanColor(ffmpeg: string, file: string, seek: string[]): Promise<Rgb> {
-  const args = ['-v', 'error', ...seek, '-i', file, '-vf', 'scale=1:1:flags=area', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'];
+export function meanColor(ffmpeg: string, file: string, at: { ss: number } | { sseof: number }): Promise<Rgb> {
+  const seek = 'ss' in at ? ['-ss', String(at.ss)] : ['-sseof', String(at.sseof)];
+  const frames = 'ss' in at ? ['-frames:v', '1'] : [];
+  const args = ['-v', 'error', ...seek, '-i', file, '-vf', 'scale=1:1:flags=area', ...frames, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'];
   return new Promise((resolve, reject) => {
     const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];

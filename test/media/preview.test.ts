@@ -134,13 +134,13 @@ describe('renderPreview', () => {
     await renderPreview(bins, { width, height, durationS: 5, camera: 'pan_right', startImage: red, endImage: blue, fontPath, out });
     await expectValidClip(out, width, height, 5);
 
-    const early = await meanColor(bins.ffmpeg, out, ['-ss', '0.3']);
+    const early = await meanColor(bins.ffmpeg, out, { ss: 0.3 });
     expect(early.r).toBeGreaterThan(200);
     expect(early.b).toBeLessThan(60);
-    const middle = await meanColor(bins.ffmpeg, out, ['-ss', '2.75']);
+    const middle = await meanColor(bins.ffmpeg, out, { ss: 2.75 });
     expect(middle.r).toBeGreaterThan(60);
     expect(middle.b).toBeGreaterThan(60);
-    const last = await meanColor(bins.ffmpeg, out, ['-sseof', '-0.3']);
+    const last = await meanColor(bins.ffmpeg, out, { sseof: -0.3 });
     expect(last.b).toBeGreaterThan(200);
     expect(last.r).toBeLessThan(60);
   });
