@@ -82,7 +82,7 @@ async function resolveOne(
       context: { [envName]: explicit },
     });
   }
-  // A bare name lets spawn search PATH itself; nothing here reads process.env (config.ts owns that).
+  // A bare name lets spawn search PATH itself; this module reads no environment variables (config.ts owns them).
   const systemVersion = await probeVersion(which);
   if (systemVersion !== undefined) return { path: which, source: 'system', version: systemVersion };
   const fromInstaller = await installerPath(which);
