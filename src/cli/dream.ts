@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
+import { toRequest } from '../../commands/dream.ts';
 import { readAsset } from '../assets.ts';
 import { getGeneration, type Generation } from '../generations.ts';
 import type { ImageSource } from '../request.ts';
@@ -42,13 +43,12 @@ function imageSource(value: string): ImageSource {
 
 /** `dreambot dream`: the same admission as chat, then waits for a running worker (or this process's own). */
 export async function dream(runtime: Runtime, options: DreamOptions, stderr = process.stderr): Promise<{ code: number; result: DreamResult }> {
-  const request: Record<string, unknown> = { prompt: options.prompt };
-  for (const key of ['aspect', 'duration', 'resolution', 'camera', 'model', 'backend'] as const) {
-    if (options[key] !== undefined) request[key] = options[key];
-  }
-  if (options.loop) request.loop = true;
-  if (options.image) request.startImage = imageSource(options.image);
-  if (options.endImage) request.endImage = imageSource(options.endImage);
+  const request = toRequest({
+    prompt: options.prompt, aspect: options.aspect, duration: options.duration, resolution: options.resolution,
+    camera: options.camera, model: options.model, backend: options.backend, loop: options.loop,
+    image: options.image ? imageSource(options.image) : undefined,
+    end_image: options.endImage ? imageSource(options.endImage) : undefined,
+  });
 
   if ((await runtime.workersOnline()) === 0) await runtime.startWorkers();
   const admitted = await runtime.admit({
