@@ -1,14 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Config } from './config.ts';
-import type { Db, Tx } from './db/client.ts';
+import { executePrepared, type Db } from './db/client.ts';
+import type postgres from 'postgres';
 import { ErrorCode, userError } from './errors.ts';
-import { storeAsset, readAsset } from './assets.ts';
+import { readAsset } from './assets.ts';
 import { chooseBackend } from './backends/routing.ts';
 import type { Backend, BackendRegistry } from './backends/types.ts';
 import { loadImage } from './inputs/image.ts';
+import { admitHold } from './ledger/admit-hold.ts';
 import { rollPeriod } from './ledger/budget.ts';
-import { placeHold } from './ledger/holds.ts';
-import { moderate } from './moderation.ts';
+import { periodKey, type Period } from './ledger/periods.ts';
+import { findBlocked } from './moderation.ts';
 import { parseRequest, requestHash, type ImageSource, type ParsedRequest, type StoredRequest } from './request.ts';
 import { ensureMember, ensureTeam, findTeam, type MemberRef, type Platform, type TeamRef } from './teams.ts';
 
@@ -38,14 +41,14 @@ export interface Admitted {
   model: string;
   credits: number;
   creditsRemaining: number;
-  /** Jobs that will start before this one, in fair order. */
-  ahead: number;
   /** Something the member should know, e.g. that their active-job cap delays this one. */
   notice?: string;
 }
 
 export interface AdmissionDeps {
   db: Db;
+  /** The same database's raw client, for the hot path's prepared statements. */
+  sql: postgres.Sql;
   config: Config;
   backends: BackendRegistry;
   /** Tells dispatchers that work is waiting; the waiting line itself is the generations table. */
@@ -55,9 +58,60 @@ export interface AdmissionDeps {
 
 const MAX_KEY_LENGTH = 255;
 
+interface Lookup {
+  existing: { hash: string; id: string; state: string; backend: string; model: string; credits: number; team: string } | null;
+  teamId: string | null;
+  memberId: string | null;
+  preferences: Record<string, string>;
+  period: Period | null;
+  periodKey: string | null;
+  memberCap: number | null;
+  memberActiveJobs: number | null;
+  teamActiveJobs: number | null;
+  blocked: string[];
+  available: number;
+  teamActive: number;
+  memberActive: number;
+}
+
+/** Everything admission needs to read, in one round trip: it runs once per request on the hot path. */
+async function lookup(client: postgres.Sql, key: string, team: TeamRef, member: MemberRef): Promise<Lookup> {
+  const rows = await executePrepared<Record<string, unknown>>(client, sql`
+    with pa as (select team_id from platform_accounts where platform = ${team.platform} and external_id = ${team.externalId}),
+    m as (select m.id from members m, pa where m.team_id = pa.team_id and m.platform = ${team.platform} and m.external_id = ${member.externalId})
+    select
+      (select json_build_object('hash', k.request_hash, 'id', g.id, 'state', g.state, 'backend', g.backend, 'model', g.request->>'model',
+         'credits', g.estimated_credits, 'team', g.team_id)
+       from idempotency_keys k join generations g on g.id = k.generation_id where k.key = ${key}) as existing,
+      (select team_id from pa) as team_id, (select id from m) as member_id,
+      t.preferences, b.period, b.period_key, b.member_cap, b.member_active_jobs, b.team_active_jobs,
+      (select coalesce(array_agg(word), '{}') from blocklist where team_id = t.id) as blocked,
+      (select balance from accounts where team_id = t.id and kind = 'available') as available,
+      (select count(*) from generations where team_id = t.id and state in ('dispatched','running')) as team_active,
+      (select count(*) from generations where member_id = (select id from m) and state in ('dispatched','running')) as member_active
+    from (select 1) one left join teams t on t.id = (select team_id from pa) left join budgets b on b.team_id = t.id`);
+  const r = rows[0]!;
+  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    existing: (r.existing as Lookup['existing']) ?? null,
+    teamId: r.team_id ? String(r.team_id) : null,
+    memberId: r.member_id ? String(r.member_id) : null,
+    preferences: (r.preferences as Record<string, string> | null) ?? {},
+    period: (r.period as Period | null) ?? null,
+    periodKey: (r.period_key as string | null) ?? null,
+    memberCap: num(r.member_cap),
+    memberActiveJobs: num(r.member_active_jobs),
+    teamActiveJobs: num(r.team_active_jobs),
+    blocked: (r.blocked as string[] | null) ?? [],
+    available: Number(r.available ?? 0),
+    teamActive: Number(r.team_active ?? 0),
+    memberActive: Number(r.member_active ?? 0),
+  };
+}
+
 /**
- * The one path every request takes: validate → moderate → price → hold + persist (one transaction keyed by
- * the idempotency key) → enqueue. Every refusal is a user error thrown before anything is written.
+ * The one path every request takes: validate → moderate → price → hold + persist (one atomic statement
+ * keyed by the idempotency key) → enqueue. Every refusal is a user error, and nothing is written for it.
  */
 export async function admit(deps: AdmissionDeps, input: AdmissionInput): Promise<Admitted> {
   const now = deps.now?.() ?? new Date();
@@ -66,76 +120,64 @@ export async function admit(deps: AdmissionDeps, input: AdmissionInput): Promise
   const parsed = parseRequest(input.request);
   const hash = requestHash(parsed);
 
-  const replay = await findByKey(deps, key, hash);
-  if (replay) return replay;
-
-  const knownTeam = await findTeam(deps.db, input.team);
-  await moderate(deps.db, knownTeam, parsed.prompt);
-  const preferences = knownTeam ? await teamPreferences(deps.db, knownTeam) : {};
-  const backend = chooseBackend(deps.backends, deps.config, parsed.backend, preferences.backend, parsed.operation);
-  const stored = applyDefaults(parsed, backend, preferences);
+  let found = await lookup(deps.sql, key, input.team, input.member);
+  if (found.existing) return duplicateOf(found, hash);
+  const hit = findBlocked(parsed.prompt, found.blocked);
+  if (hit) throw userError(ErrorCode.BlockedWord, `Your team's admins have blocked "${hit}" in prompts. Rephrase without it; nothing was charged.`, { word: hit });
+  const backend = chooseBackend(deps.backends, deps.config, parsed.backend, found.preferences.backend, parsed.operation);
+  const stored = applyDefaults(parsed, backend, found.preferences);
   const price = backend.estimate(stored);
   if (price === null) {
     throw userError(ErrorCode.UnsupportedOperation, `The ${backend.name} backend can't make ${stored.resolution} ${stored.duration} clips with ${stored.model}. Try another resolution or duration.`);
   }
-  if (parsed.parentId && knownTeam) await requireParent(deps.db, knownTeam, parsed.parentId);
+  if (parsed.parentId) await requireParent(deps.db, found.teamId, parsed.parentId);
   const images = await intakeImages(deps, parsed);
 
-  const teamId = knownTeam ?? (await ensureTeam(deps.db, input.team, deps.config.DEFAULT_TEAM_CREDITS, now));
-  if (parsed.parentId && !knownTeam) await requireParent(deps.db, teamId, parsed.parentId);
-  const memberId = await ensureMember(deps.db, teamId, input.team.platform, input.member);
-
-  const outcome = await deps.db.transaction(async (tx) => {
-    const claimed = await tx.execute(sql`
-      insert into idempotency_keys (key, team_id, generation_id, request_hash)
-      values (${key}, ${teamId}, gen_random_uuid(), ${hash}) on conflict (key) do nothing returning generation_id`);
-    if (claimed.length === 0) return null;
-    const generationId = String(claimed[0]!.generation_id);
-    const budget = await rollPeriod(tx, teamId, now);
-    for (const [field, image] of Object.entries(images)) {
-      const id = image.assetId ?? (await storeAsset(tx, { teamId, kind: 'input_image', mime: image.mime!, data: image.data! }));
-      stored[field === 'start' ? 'startImageId' : 'endImageId'] = id;
+  // First sight of a team, a member, or a new budget period: rare, and each is idempotent.
+  if (!found.teamId) await ensureTeam(deps.db, input.team, deps.config.DEFAULT_TEAM_CREDITS, now);
+  if (!found.teamId || !found.memberId) {
+    const teamId = found.teamId ?? (await findTeam(deps.db, input.team))!;
+    await ensureMember(deps.db, teamId, input.team.platform, input.member);
+    found = await lookup(deps.sql, key, input.team, input.member);
+  }
+  const teamId = found.teamId!;
+  const generationId = randomUUID();
+  const newImages: { id: string; mime: string; data: Buffer }[] = [];
+  for (const [field, image] of Object.entries(images)) {
+    const id = image.assetId ?? randomUUID();
+    if (!image.assetId) newImages.push({ id, mime: image.mime!, data: image.data! });
+    stored[field === 'start' ? 'startImageId' : 'endImageId'] = id;
+  }
+  for (let attempt = 0; ; attempt++) {
+    if (found.period && found.periodKey && (attempt > 0 || periodKey(found.period, now) !== found.periodKey)) {
+      await deps.db.transaction((tx) => rollPeriod(tx, teamId, now));
+      found = await lookup(deps.sql, key, input.team, input.member);
     }
-    await tx.execute(sql`
-      insert into generations (id, team_id, member_id, parent_id, operation, request, state, backend, estimated_credits, reply_to)
-      values (${generationId}, ${teamId}, ${memberId}, ${stored.parentId ?? null}, ${stored.operation}, ${JSON.stringify(stored)}::jsonb,
-              'queued', ${backend.name}, ${price}, ${input.replyTo ? JSON.stringify(input.replyTo) : null}::jsonb)`);
-    const hold = await placeHold(tx, { teamId, memberId, generationId, amount: price, budget });
-    const notice = await capNotice(tx, teamId, memberId, budget.memberActiveJobs ?? deps.config.MEMBER_ACTIVE_JOBS, budget.teamActiveJobs ?? deps.config.TEAM_ACTIVE_JOBS);
-    return { generationId, available: hold.available, notice };
-  });
-  if (!outcome) {
-    const winner = await findByKey(deps, key, hash);
-    if (!winner) throw new Error(`idempotency key ${key} vanished`);
-    return winner;
+    const result = await admitHold(deps.sql, {
+      key, requestHash: hash, teamId, memberId: found.memberId!, generationId, periodKey: found.periodKey!,
+      memberCap: found.memberCap, amount: price, operation: stored.operation, request: { ...stored }, backend: backend.name,
+      parentId: stored.parentId ?? null, replyTo: input.replyTo ?? null, images: newImages,
+    });
+    if (result.outcome === 'duplicate') return duplicateOf(await lookup(deps.sql, key, input.team, input.member), hash);
+    if (result.outcome === 'stale-period' && attempt < 2) continue;
+    if (result.outcome !== 'admitted') throw new Error('the budget period kept changing during admission');
+    deps.nudge();
+    const notice = capNotice(found, deps.config);
+    return {
+      generationId, duplicate: false, state: 'queued', backend: backend.name, model: stored.model,
+      credits: price, creditsRemaining: result.available, ...(notice ? { notice } : {}),
+    };
   }
-  deps.nudge();
-  return {
-    generationId: outcome.generationId, duplicate: false, state: 'queued', backend: backend.name, model: stored.model,
-    credits: price, creditsRemaining: outcome.available, ahead: await aheadOf(deps.db, outcome.generationId),
-    ...(outcome.notice ? { notice: outcome.notice } : {}),
-  };
 }
 
-async function findByKey(deps: AdmissionDeps, key: string, hash: string): Promise<Admitted | null> {
-  const rows = await deps.db.execute<Record<string, unknown>>(sql`
-    select k.request_hash, g.id, g.state, g.backend, g.request->>'model' as model, g.estimated_credits, g.team_id
-    from idempotency_keys k join generations g on g.id = k.generation_id where k.key = ${key}`);
-  const r = rows[0];
-  if (!r) return null;
-  if (r.request_hash !== hash) {
-    throw userError(ErrorCode.InvalidRequest, 'This request id was already used for a different request.');
-  }
-  const balance = await deps.db.execute<{ balance: number }>(sql`select balance from accounts where team_id = ${String(r.team_id)} and kind = 'available'`);
+function duplicateOf(found: Lookup, hash: string): Admitted {
+  const existing = found.existing;
+  if (!existing) throw new Error('idempotency key vanished');
+  if (existing.hash !== hash) throw userError(ErrorCode.InvalidRequest, 'This request id was already used for a different request.');
   return {
-    generationId: String(r.id), duplicate: true, state: String(r.state), backend: String(r.backend), model: String(r.model),
-    credits: Number(r.estimated_credits), creditsRemaining: Number(balance[0]?.balance ?? 0), ahead: await aheadOf(deps.db, String(r.id)),
+    generationId: existing.id, duplicate: true, state: existing.state, backend: existing.backend, model: existing.model,
+    credits: Number(existing.credits), creditsRemaining: found.available,
   };
-}
-
-async function teamPreferences(db: Db, teamId: string): Promise<Record<string, string>> {
-  const rows = await db.execute<{ preferences: Record<string, string> }>(sql`select preferences from teams where id = ${teamId}`);
-  return rows[0]?.preferences ?? {};
 }
 
 function applyDefaults(parsed: ParsedRequest, backend: Backend, preferences: Record<string, string>): StoredRequest {
@@ -181,24 +223,25 @@ async function intakeImages(deps: AdmissionDeps, parsed: ParsedRequest): Promise
   return out;
 }
 
-async function requireParent(db: Db, teamId: string, parentId: string): Promise<void> {
-  const rows = await db.execute<{ state: string }>(sql`select state from generations where id = ${parentId} and team_id = ${teamId}`);
+async function requireParent(db: Db, teamId: string | null, parentId: string): Promise<void> {
+  const rows = teamId ? await db.execute<{ state: string }>(sql`select state from generations where id = ${parentId} and team_id = ${teamId}`) : [];
   const state = rows[0]?.state;
   if (!state) throw userError(ErrorCode.NotFound, "I can't find that clip in your team.");
   if (state !== 'delivered' && state !== 'succeeded') throw userError(ErrorCode.InvalidRequest, 'That clip is not finished yet; try again once it has been posted.');
 }
 
-async function capNotice(tx: Tx, teamId: string, memberId: string, memberCap: number, teamCap: number): Promise<string | undefined> {
-  const rows = await tx.execute<{ member: number; team: number }>(sql`
-    select count(*) filter (where member_id = ${memberId}) as member, count(*) as team
-    from generations where team_id = ${teamId} and state in ('dispatched','running')`);
-  const r = rows[0]!;
-  if (Number(r.member) >= memberCap) return `You have ${r.member} clips in progress (the limit is ${memberCap} at a time); this one starts as soon as one finishes.`;
-  if (Number(r.team) >= teamCap) return `Your team has ${r.team} clips in progress (the limit is ${teamCap} at a time); this one starts as soon as one finishes.`;
+function capNotice(found: Lookup, config: Config): string | undefined {
+  const memberCap = found.memberActiveJobs ?? config.MEMBER_ACTIVE_JOBS;
+  const teamCap = found.teamActiveJobs ?? config.TEAM_ACTIVE_JOBS;
+  if (found.memberActive >= memberCap) return `You have ${found.memberActive} clips in progress (the limit is ${memberCap} at a time); this one starts as soon as one finishes.`;
+  if (found.teamActive >= teamCap) return `Your team has ${found.teamActive} clips in progress (the limit is ${teamCap} at a time); this one starts as soon as one finishes.`;
   return undefined;
 }
 
-/** Position in fair order: the team's own earlier jobs, plus, from each other team, as many as this job's team rank. */
+/**
+ * Position in fair order: the team's own earlier jobs, plus, from each other team, as many as this job's
+ * team rank. Presentation, so not part of admission's hot path: replies ask for it when they render.
+ */
 export async function aheadOf(db: Db, generationId: string): Promise<number> {
   const rows = await db.execute<{ ahead: number }>(sql`
     with me as (select id, team_id, backend, seq from generations where id = ${generationId} and state = 'queued'),

@@ -40,6 +40,10 @@ function toGeneration(row: Record<string, unknown>): Generation {
   for (const [k, v] of Object.entries(row)) out[camel(k)] = v;
   for (const k of ['submitCount', 'attempts', 'progress', 'estimatedCredits']) out[k] = Number(out[k]);
   if (out.chargedCredits !== null) out.chargedCredits = Number(out.chargedCredits);
+  // drizzle's postgres-js driver turns off the timestamp parsers, so raw `execute` rows carry strings.
+  for (const k of ['createdAt', 'startedAt', 'finishedAt', 'dispatchedAt', 'deliveredAt', 'updatedAt']) {
+    if (typeof out[k] === 'string') out[k] = new Date(out[k] as string);
+  }
   return out as unknown as Generation;
 }
 

@@ -1,6 +1,5 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './db/client.ts';
-import { ErrorCode, userError } from './errors.ts';
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -20,12 +19,4 @@ export function findBlocked(prompt: string, words: string[]): string | null {
 export async function teamBlocklist(db: Executor, teamId: string): Promise<string[]> {
   const rows = await db.execute<{ word: string }>(sql`select word from blocklist where team_id = ${teamId} order by word`);
   return rows.map((r) => String(r.word));
-}
-
-export async function moderate(db: Executor, teamId: string | null, prompt: string): Promise<void> {
-  if (!teamId || !prompt) return;
-  const hit = findBlocked(prompt, await teamBlocklist(db, teamId));
-  if (hit) {
-    throw userError(ErrorCode.BlockedWord, `Your team's admins have blocked "${hit}" in prompts. Rephrase without it; nothing was charged.`, { word: hit });
-  }
 }

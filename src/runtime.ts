@@ -74,7 +74,7 @@ export class Runtime {
 
   /** The one admission path, as every entry point calls it. */
   admit(input: AdmissionInput): Promise<Admitted> {
-    return admit({ db: this.db, config: this.config, backends: this.backends, now: this.now, nudge: () => this.nudge() }, input);
+    return admit({ db: this.db, sql: this.database.sql, config: this.config, backends: this.backends, now: this.now, nudge: () => this.nudge() }, input);
   }
 
   nudge(): void {

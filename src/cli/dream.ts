@@ -4,6 +4,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { toRequest } from '../../commands/dream.ts';
+import { aheadOf } from '../admission.ts';
 import { readAsset } from '../assets.ts';
 import { getGeneration, type Generation } from '../generations.ts';
 import type { ImageSource } from '../request.ts';
@@ -59,7 +60,8 @@ export async function dream(runtime: Runtime, options: DreamOptions, stderr = pr
     replyTo: { platform: 'cli' },
   });
   if (!options.json) {
-    stderr.write(`Queued ${admitted.generationId} on ${admitted.backend}: ${admitted.credits} credit${admitted.credits === 1 ? '' : 's'} held, ${admitted.creditsRemaining} left${admitted.ahead > 0 ? `, ${admitted.ahead} ahead` : ''}.\n`);
+    const ahead = await aheadOf(runtime.db, admitted.generationId);
+    stderr.write(`Queued ${admitted.generationId} on ${admitted.backend}: ${admitted.credits} credit${admitted.credits === 1 ? '' : 's'} held, ${admitted.creditsRemaining} left${ahead > 0 ? `, ${ahead} ahead` : ''}.\n`);
     if (admitted.notice) stderr.write(`${admitted.notice}\n`);
   }
   const progress = new ProgressLine(stderr);

@@ -1,4 +1,6 @@
 import postgres from 'postgres';
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { schema } from './schema.ts';
 
@@ -24,4 +26,17 @@ export function connectDatabase(url: string, options: { max?: number } = {}): Da
   });
   const db = drizzle(client, { schema });
   return { db, sql: client, close: () => client.end({ timeout: 5 }) };
+}
+
+const dialect = new PgDialect();
+
+/**
+ * Runs a statement as a named prepared statement. drizzle's execute() sends raw SQL unprepared, so
+ * Postgres would parse and plan admission's large statements on every request; prepared, they are
+ * planned once per connection (about half of admission's time, measured in bench/admission).
+ */
+export async function executePrepared<T extends Record<string, unknown>>(client: postgres.Sql, query: SQL): Promise<T[]> {
+  const { sql: text, params } = dialect.sqlToQuery(query);
+  const rows = await client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
+  return rows as unknown as T[];
 }

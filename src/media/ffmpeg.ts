@@ -133,8 +133,12 @@ function cancelled(what: string): AppError {
 }
 
 /** Spawns a media tool and resolves with its stdout; rejects with the stderr tail on failure. */
-function runTool(bin: string, args: string[], opts: RunOptions & { collectStdout: boolean }): Promise<string> {
-  const name = path.basename(bin);
+function runTool(
+  name: 'ffmpeg' | 'ffprobe',
+  bin: string,
+  args: string[],
+  opts: RunOptions & { collectStdout: boolean },
+): Promise<string> {
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) {
       reject(cancelled(name));
@@ -191,7 +195,7 @@ export async function runFfmpeg(ffmpegPath: string, args: string[], opts: RunOpt
   // -nostdin: ffmpeg otherwise treats stdin as an interactive console. Progress goes to stdout as
   // key=value lines, one block per ~0.5 s.
   const full = opts.onProgress ? ['-nostdin', '-progress', 'pipe:1', '-nostats', ...args] : ['-nostdin', ...args];
-  await runTool(ffmpegPath, full, { ...opts, collectStdout: false });
+  await runTool('ffmpeg', ffmpegPath, full, { ...opts, collectStdout: false });
 }
 
 export async function runFfprobeJson(
@@ -199,7 +203,7 @@ export async function runFfprobeJson(
   args: string[],
   opts: { signal?: AbortSignal } = {},
 ): Promise<unknown> {
-  const stdout = await runTool(ffprobePath, args, { signal: opts.signal, collectStdout: true });
+  const stdout = await runTool('ffprobe', ffprobePath, args, { signal: opts.signal, collectStdout: true });
   try {
     return JSON.parse(stdout) as unknown;
   } catch (error) {

@@ -165,15 +165,17 @@ export function buildPreviewArgs(spec: PreviewSpec): string[] {
 
   const inputs: string[] = [];
   const chains: string[] = [];
+  // file: keeps a path from ever being read as another protocol (http:, concat:, pipe:).
+  const input = (file: string) => ['-i', `file:${file}`];
   if (spec.startImage) {
-    inputs.push('-i', spec.startImage);
+    inputs.push(...input(spec.startImage));
     chains.push(`${still(0)},${zoompan}[a]`);
   } else {
     chains.push(`${titleCard(spec, cw, ch)},${zoompan}[a]`);
   }
   let last = '[a]';
   if (spec.endImage) {
-    inputs.push('-i', spec.endImage);
+    inputs.push(...input(spec.endImage));
     const t0 = (spec.durationS * 0.35).toFixed(3);
     const dt = (spec.durationS * 0.4).toFixed(3);
     // ffmpeg 4.1 has no xfade: the end still, moved by the same camera, fades in as an overlay.
