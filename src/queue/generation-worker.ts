@@ -13,6 +13,7 @@ import {
   type Generation,
 } from '../generations.ts';
 import { probe } from '../media/probe.ts';
+import { observeJobDuration } from '../metrics.ts';
 import { deliveryJobId, generationJobId, generationQueueName, jobOptions, type JobData, type QueueSet } from './queues.ts';
 
 export interface GenerationWorkerDeps {
@@ -127,6 +128,7 @@ export class GenerationWorkers {
         const fresh = await getGeneration(db, id);
         if (fresh) await this.deliver(fresh);
       }
+      observeJobDuration(backend.name, 'succeeded', secondsSince(generation.startedAt));
       log.info({ generationId: id, backend: backend.name, attempt: job.attemptsMade + 1 }, 'generation finished');
       return 'succeeded';
     } catch (error) {
@@ -157,6 +159,7 @@ export class GenerationWorkers {
     if (appError.kind !== 'transient' || lastAttempt) {
       log.warn({ generationId: id, code: appError.code, kind: appError.kind, attempt, err: appError }, 'generation failed');
       await endUnsuccessful(db, id, 'failed', appError);
+      observeJobDuration(backend.name, 'failed', secondsSince(generation.startedAt));
       throw new UnrecoverableError(`${appError.code}: ${appError.message}`);
     }
     log.info({ generationId: id, code: appError.code, attempt }, 'transient failure, will retry');
@@ -199,4 +202,8 @@ export class GenerationWorkers {
     }
     await this.deps.queues.delivery.add('deliver', { generationId: generation.id }, { ...jobOptions(this.deps.config), attempts: 5, jobId: deliveryJobId(generation.id) });
   }
+}
+
+function secondsSince(start: Date | null): number {
+  return start ? Math.max(0, (Date.now() - new Date(start).getTime()) / 1000) : 0;
 }
