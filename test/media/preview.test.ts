@@ -115,6 +115,8 @@ describe('renderPreview', () => {
       { onProgress: (f) => fractions.push(f) },
     );
     await expectValidClip(out, width, height, 5);
+    // ffmpeg's own final progress block, parsed from out_time_ms, comes before the closing 1.
+    expect(fractions.at(-2)).toBeGreaterThan(0.9);
     expect(fractions.at(-1)).toBe(1);
     expect(fractions.every((f, i) => f >= 0 && f <= 1 && (i === 0 || f >= fractions[i - 1]!))).toBe(true);
   });
