@@ -131,6 +131,9 @@ export class Runtime {
   /** Graceful: stop taking work, let running jobs finish within SHUTDOWN_GRACE_MS, hand back the rest. */
   async close(graceMs = this.config.SHUTDOWN_GRACE_MS): Promise<void> {
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    // A command still in flight when we quit (BullMQ's version check on a queue opened moments ago) fails
+    // with EPIPE, which ioredis would print as an "Unhandled error event" on the way out.
+    for (const connection of [...this.extraConnections, this.redis]) connection.on('error', () => undefined);
     await this.dispatcher?.stop();
     await this.workers?.close(graceMs);
     await this.signals.close();

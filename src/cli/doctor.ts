@@ -53,6 +53,9 @@ async function checkPostgres(config: Config): Promise<Check[]> {
 
 async function checkRedis(config: Config): Promise<Check[]> {
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 3000, retryStrategy: () => null });
+  // The first connection error is the useful one ("ECONNREFUSED"); ioredis would also print it unhandled.
+  let firstError: Error | undefined;
+  redis.on('error', (error: Error) => { firstError ??= error; });
   try {
     await redis.connect();
     await redis.ping();
@@ -63,7 +66,7 @@ async function checkRedis(config: Config): Promise<Check[]> {
       { name: 'redis eviction', ok: value === 'noeviction' || value === 'unknown', required: false, detail: `maxmemory-policy ${value}${value === 'noeviction' || value === 'unknown' ? '' : ': BullMQ needs noeviction, or jobs can silently vanish'}` },
     ];
   } catch (error) {
-    return [{ name: 'redis', ok: false, required: true, detail: `${(error as Error).message} at ${safeUrl(config.REDIS_URL)}. Start Redis (redis-server --daemonize yes) or set REDIS_URL.` }];
+    return [{ name: 'redis', ok: false, required: true, detail: `${(firstError ?? (error as Error)).message} at ${safeUrl(config.REDIS_URL)}. Start Redis (redis-server --daemonize yes) or set REDIS_URL.` }];
   } finally {
     redis.disconnect();
   }

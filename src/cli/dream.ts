@@ -51,7 +51,6 @@ export async function dream(runtime: Runtime, options: DreamOptions, stderr = pr
     end_image: options.endImage ? imageSource(options.endImage) : undefined,
   });
 
-  if ((await runtime.workersOnline()) === 0) await runtime.startWorkers();
   const admitted = await runtime.admit({
     idempotencyKey: `cli-${randomUUID()}`,
     team: { platform: 'cli', externalId: options.team ?? 'local', name: options.team ?? 'local' },
@@ -59,6 +58,8 @@ export async function dream(runtime: Runtime, options: DreamOptions, stderr = pr
     request,
     replyTo: { platform: 'cli' },
   });
+  // After admission, so a refused request starts nothing.
+  if ((await runtime.workersOnline()) === 0) await runtime.startWorkers();
   if (!options.json) {
     const ahead = await aheadOf(runtime.db, admitted.generationId);
     stderr.write(`Queued ${admitted.generationId} on ${admitted.backend}: ${admitted.credits} credit${admitted.credits === 1 ? '' : 's'} held, ${admitted.creditsRemaining} left${ahead > 0 ? `, ${ahead} ahead` : ''}.\n`);

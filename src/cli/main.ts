@@ -36,7 +36,7 @@ function parse(argv: string[]) {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
-    refuse(`${(error as Error).message.split('\n')[0]} (see dreambot --help)`);
+    refuse(`${(error as Error).message.replace(/\s*\n\s*/g, ' ')} (see dreambot --help)`);
   }
 }
 

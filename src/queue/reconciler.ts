@@ -27,7 +27,8 @@ export async function reconcile(deps: { db: Db; queues: QueueSet; config: Config
   await db.transaction(async (tx) => {
     const lock = await tx.execute<{ ok: boolean }>(sql`select pg_try_advisory_xact_lock(hashtext('dreambot:reconcile')) as ok`);
     if (!lock[0]?.ok) return;
-    const quietFor = new Date(now.getTime() - config.WORKER_LOCK_MS * 2);
+    // ISO strings, not Dates: drizzle's postgres-js driver turns off the timestamptz serializer for raw SQL.
+    const quietFor = new Date(now.getTime() - config.WORKER_LOCK_MS * 2).toISOString();
     // Handed to BullMQ (or running) but the job is gone or dead: re-add it, or end it if BullMQ gave up.
     const active = await db.execute<{ id: string; backend: BackendName }>(sql`
       select id, backend from generations where state in ('dispatched','running') and updated_at < ${quietFor}`);
@@ -64,7 +65,7 @@ export async function reconcile(deps: { db: Db; queues: QueueSet; config: Config
       report.holdsReleased += 1;
     }
     // Nothing may wait forever: work older than HOLD_SWEEP_AFTER_MS that never finished is ended and released.
-    const tooOld = new Date(now.getTime() - config.HOLD_SWEEP_AFTER_MS);
+    const tooOld = new Date(now.getTime() - config.HOLD_SWEEP_AFTER_MS).toISOString();
     const stale = await db.execute<{ id: string }>(sql`
       select id from generations where state in ('queued','dispatched','running','succeeded') and created_at < ${tooOld}`);
     for (const row of stale) {
