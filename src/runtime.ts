@@ -14,6 +14,7 @@ import { GenerationWorkers } from './queue/generation-worker.ts';
 import { QueueSet, redisConnection } from './queue/queues.ts';
 import { reconcile } from './queue/reconciler.ts';
 import { Signals } from './queue/signals.ts';
+import { DeliveryWorker, type Deliverer } from './queue/delivery-worker.ts';
 import { userError, ErrorCode } from './errors.ts';
 
 export type Role = 'all' | 'bot' | 'worker';
@@ -37,6 +38,7 @@ export class Runtime {
   readonly signals: Signals;
   dispatcher: Dispatcher | undefined;
   workers: GenerationWorkers | undefined;
+  delivery: DeliveryWorker | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private readonly extraConnections: Redis[] = [];
 
@@ -121,6 +123,16 @@ export class Runtime {
     this.reconcileTimer.unref();
   }
 
+  /** Starts delivering results to chat (bot role): one Deliverer per platform this process serves. */
+  async startDelivery(deliverers: Deliverer[]): Promise<void> {
+    const connection = redisConnection(this.config, 'worker');
+    this.extraConnections.push(connection);
+    this.delivery = new DeliveryWorker({ db: this.db, log: this.log, connection, prefix: this.config.REDIS_PREFIX });
+    for (const deliverer of deliverers) this.delivery.register(deliverer);
+    this.delivery.start();
+    await this.delivery.waitUntilReady();
+  }
+
   /** Is any worker process connected to the generation queues right now? */
   async workersOnline(): Promise<number> {
     let count = 0;
@@ -136,6 +148,7 @@ export class Runtime {
     for (const connection of [...this.extraConnections, this.redis]) connection.on('error', () => undefined);
     await this.dispatcher?.stop();
     await this.workers?.close(graceMs);
+    await this.delivery?.close();
     await this.signals.close();
     await this.queues.close();
     for (const connection of this.extraConnections) await connection.quit().catch(() => undefined);

@@ -1,3 +1,4 @@
+import { startAdapters, type ChatAdapter } from '../../adapters/index.ts';
 import { createHttpServer } from '../http/server.ts';
 import { createMetrics } from '../metrics.ts';
 import type { Role, Runtime } from '../runtime.ts';
@@ -12,8 +13,9 @@ export async function start(runtime: Runtime, role: Role): Promise<void> {
   if (role === 'all' || role === 'worker') await runtime.startWorkers();
   const metrics = createMetrics({ db: runtime.db, queues: runtime.queues });
   const server = createHttpServer({ runtime, metrics });
+  const adapters: ChatAdapter[] = role === 'all' || role === 'bot' ? await startAdapters(runtime, server) : [];
   const port = await server.listen(config.HTTP_PORT);
-  log.info({ role, port, backends: [...runtime.backends.keys()] }, 'dreambot started');
+  log.info({ role, port, backends: [...runtime.backends.keys()], platforms: adapters.map((a) => a.platform) }, 'dreambot started');
 
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -25,6 +27,7 @@ export async function start(runtime: Runtime, role: Role): Promise<void> {
       stopping = true;
       log.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutting down');
       void (async () => {
+        for (const adapter of adapters) await adapter.stop().catch((err: unknown) => log.warn({ err, platform: adapter.platform }, 'adapter stop failed'));
         await server.close().catch((err: unknown) => log.warn({ err }, 'http close failed'));
         await runtime.close();
         log.info('stopped');

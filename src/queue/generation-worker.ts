@@ -158,7 +158,8 @@ export class GenerationWorkers {
     const lastAttempt = attempt >= (job.opts.attempts ?? 1);
     if (appError.kind !== 'transient' || lastAttempt) {
       log.warn({ generationId: id, code: appError.code, kind: appError.kind, attempt, err: appError }, 'generation failed');
-      await endUnsuccessful(db, id, 'failed', appError);
+      const ended = await endUnsuccessful(db, id, 'failed', appError);
+      if (ended) await this.notifyFailure(generation);
       observeJobDuration(backend.name, 'failed', secondsSince(generation.startedAt));
       throw new UnrecoverableError(`${appError.code}: ${appError.message}`);
     }
@@ -188,6 +189,13 @@ export class GenerationWorkers {
       if (parent?.backendHandle && parent.backend === generation.backend) inputs.parentHandle = parent.backendHandle;
     }
     return inputs;
+  }
+
+  /** Chat requesters hear about failures through the same delivery queue as results. */
+  private async notifyFailure(generation: Generation): Promise<void> {
+    const platform = generation.replyTo?.platform;
+    if (platform === undefined || platform === 'cli') return;
+    await this.deps.queues.delivery.add('notify', { generationId: generation.id }, { ...jobOptions(this.deps.config), attempts: 5, jobId: deliveryJobId(generation.id) });
   }
 
   /**
