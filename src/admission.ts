@@ -126,6 +126,7 @@ export async function admit(deps: AdmissionDeps, input: AdmissionInput): Promise
   if (hit) throw userError(ErrorCode.BlockedWord, `Your team's admins have blocked "${hit}" in prompts. Rephrase without it; nothing was charged.`, { word: hit });
   const backend = chooseBackend(deps.backends, deps.config, parsed.backend, found.preferences.backend, parsed.operation);
   const stored = applyDefaults(parsed, backend, found.preferences);
+  backend.check?.(stored, { startImage: !!parsed.startImage, endImage: !!parsed.endImage, parent: !!parsed.parentId });
   const price = backend.estimate(stored);
   if (price === null) {
     throw userError(ErrorCode.UnsupportedOperation, `The ${backend.name} backend can't make ${stored.resolution} ${stored.duration} clips with ${stored.model}. Try another resolution or duration.`);

@@ -70,6 +70,13 @@ export interface Backend {
   capabilities(): BackendCapabilities;
   /** Credits to hold for this request, or null when the backend cannot price (so cannot do) it. */
   estimate(request: StoredRequest): number | null;
+  /**
+   * Refuses, with a user error, what this backend cannot do for this request in this deployment (e.g.
+   * images on Luma without PUBLIC_BASE_URL). Runs in admission, before anything is held.
+   */
+  check?(request: StoredRequest, inputs: { startImage: boolean; endImage: boolean; parent: boolean }): void;
+  /** Seconds until a new job would start here (for "auto" routing); undefined when unknown. */
+  estimatedWaitSeconds?(): Promise<number | undefined>;
   submit(job: BackendJob, signal: AbortSignal): Promise<string>;
   resume(handle: string, job: BackendJob, hooks: RunHooks): Promise<BackendOutcome>;
   progress(handle: string): Promise<Progress>;

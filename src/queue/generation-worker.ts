@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { BackendName, Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
 import { asAppError, ErrorCode, permanentError } from '../errors.ts';
@@ -154,6 +154,12 @@ export class GenerationWorkers {
       }
     }
     const appError = asAppError(error);
+    const worker = this.workers.get(backend.name);
+    if (appError.code === ErrorCode.RateLimited && worker && backend.limits.createsPerMinute) {
+      // The provider said "slow down": wait through BullMQ's limiter; this does not count as an attempt.
+      await worker.rateLimit(appError.retryAfterMs ?? 5000);
+      throw new RateLimitError();
+    }
     const attempt = job.attemptsMade + 1;
     const lastAttempt = attempt >= (job.opts.attempts ?? 1);
     if (appError.kind !== 'transient' || lastAttempt) {
