@@ -84,7 +84,8 @@ async function lookup(client: postgres.Sql, key: string, team: TeamRef, member: 
          'credits', g.estimated_credits, 'team', g.team_id)
        from idempotency_keys k join generations g on g.id = k.generation_id where k.key = ${key}) as existing,
       (select team_id from pa) as team_id, (select id from m) as member_id,
-      t.preferences, b.period, b.period_key, b.member_cap, b.member_active_jobs, b.team_active_jobs,
+      t.preferences, b.period, b.period_key, coalesce((select cap from members where id = (select id from m)), b.member_cap) as member_cap,
+      b.member_active_jobs, b.team_active_jobs,
       (select coalesce(array_agg(word), '{}') from blocklist where team_id = t.id) as blocked,
       (select balance from accounts where team_id = t.id and kind = 'available') as available,
       (select count(*) from generations where team_id = t.id and state in ('dispatched','running')) as team_active,

@@ -32,6 +32,8 @@ export const members = pgTable('members', {
   platform: text('platform').notNull(),
   externalId: text('external_id').notNull(),
   displayName: text('display_name'),
+  /** Credits this member may spend per period, overriding the budget's per-member cap; null = the budget's. */
+  cap: credits('cap'),
   createdAt: createdAt(),
 }, (t) => [uniqueIndex('members_team_platform_external').on(t.teamId, t.platform, t.externalId)]);
 
@@ -210,8 +212,19 @@ export const auditLog = pgTable('audit_log', {
   createdAt: createdAt(),
 });
 
+/** One-time codes that link another platform's workspace into a team (one team, one budget). */
+export const linkCodes = pgTable('link_codes', {
+  code: text('code').primaryKey(),
+  teamId: uuid('team_id').notNull().references(() => teams.id),
+  createdBy: text('created_by').notNull(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  usedAt: timestamp('used_at', { withTimezone: true }),
+  usedBy: text('used_by'),
+  createdAt: createdAt(),
+});
+
 export const schema = {
   teams, platformAccounts, members, budgets, accounts, transfers, entries, holds, memberUsage, generations,
-  deliveries, idempotencyKeys, assets, blocklist, auditLog,
+  deliveries, idempotencyKeys, assets, blocklist, auditLog, linkCodes,
 };
 
