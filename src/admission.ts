@@ -125,7 +125,7 @@ export async function admit(deps: AdmissionDeps, input: AdmissionInput): Promise
   if (found.existing) return duplicateOf(found, hash);
   const hit = findBlocked(parsed.prompt, found.blocked);
   if (hit) throw userError(ErrorCode.BlockedWord, `Your team's admins have blocked "${hit}" in prompts. Rephrase without it; nothing was charged.`, { word: hit });
-  const backend = chooseBackend(deps.backends, deps.config, parsed.backend, found.preferences.backend, parsed.operation);
+  const backend = await chooseBackend(deps.backends, deps.config, parsed.backend, found.preferences.backend, parsed.operation);
   const stored = applyDefaults(parsed, backend, found.preferences);
   backend.check?.(stored, { startImage: !!parsed.startImage, endImage: !!parsed.endImage, parent: !!parsed.parentId });
   const price = backend.estimate(stored);
