@@ -1,4 +1,5 @@
 import { readdir } from 'node:fs/promises';
+import LumaAI from 'lumaai';
 import postgres from 'postgres';
 import { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
@@ -89,11 +90,40 @@ async function checkMedia(config: Config): Promise<Check[]> {
   return checks;
 }
 
+/** Luma: the key works and how much prepaid balance is left (GET /credits, in US cents). */
+async function checkLuma(config: Config): Promise<Check> {
+  if (!config.LUMA_API_KEY) return { name: 'backend luma', ok: true, required: false, detail: 'not configured (set LUMA_API_KEY)' };
+  const client = new LumaAI({ authToken: config.LUMA_API_KEY, baseURL: config.LUMA_BASE_URL, maxRetries: 0, timeout: 5000 });
+  try {
+    const credits = await client.credits.get();
+    return { name: 'backend luma', ok: true, required: false, detail: `key accepted at ${config.LUMA_BASE_URL}; balance $${(Number(credits.credit_balance ?? 0) / 100).toFixed(2)}` };
+  } catch (error) {
+    const status = (error as { status?: number }).status;
+    const why = status === 401 || status === 403 ? 'LUMA_API_KEY was rejected: create a new key in the Luma dashboard' : `${(error as Error).message}: check LUMA_BASE_URL and the network`;
+    return { name: 'backend luma', ok: false, required: true, detail: why };
+  }
+}
+
+/** ComfyUI: every server in COMFYUI_URLS answers /system_stats. */
+async function checkComfyUI(config: Config): Promise<Check[]> {
+  if (!config.COMFYUI_URLS) return [{ name: 'backend comfyui', ok: true, required: false, detail: 'not configured (set COMFYUI_URLS)' }];
+  const urls = config.COMFYUI_URLS.split(',').map((u) => u.trim()).filter(Boolean);
+  return Promise.all(urls.map(async (url): Promise<Check> => {
+    try {
+      const res = await fetch(new URL('/system_stats', url), { signal: AbortSignal.timeout(3000) });
+      if (!res.ok) return { name: 'backend comfyui', ok: false, required: true, detail: `${url} answered ${res.status} to /system_stats` };
+      const stats = (await res.json()) as { devices?: { name?: string; vram_free?: number }[] };
+      const device = stats.devices?.[0];
+      return { name: 'backend comfyui', ok: true, required: true, detail: `${url} up${device?.name ? ` (${device.name})` : ''}; workflow ${config.COMFYUI_WORKFLOW}` };
+    } catch (error) {
+      return { name: 'backend comfyui', ok: false, required: true, detail: `${url}: ${(error as Error).message}. Start ComfyUI there or fix COMFYUI_URLS` };
+    }
+  }));
+}
+
 function checkBackendsAndPlatforms(config: Config): Check[] {
   return [
     { name: 'backend preview', ok: true, required: true, detail: `always on; default backend is ${config.DEFAULT_BACKEND}` },
-    { name: 'backend luma', ok: !config.LUMA_API_KEY, required: false, detail: config.LUMA_API_KEY ? 'LUMA_API_KEY is set, but this build has no luma backend yet' : 'not configured (set LUMA_API_KEY)' },
-    { name: 'backend comfyui', ok: !config.COMFYUI_URLS, required: false, detail: config.COMFYUI_URLS ? 'COMFYUI_URLS is set, but this build has no comfyui backend yet' : 'not configured (set COMFYUI_URLS)' },
     { name: 'discord', ok: true, required: false, detail: config.DISCORD_TOKEN ? 'DISCORD_TOKEN set' : 'not configured (set DISCORD_TOKEN to serve Discord)' },
     { name: 'slack', ok: !(config.SLACK_BOT_TOKEN && !config.SLACK_SIGNING_SECRET), required: false, detail: config.SLACK_BOT_TOKEN ? (config.SLACK_SIGNING_SECRET ? 'SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET set' : 'SLACK_SIGNING_SECRET is missing: requests cannot be verified') : 'not configured (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)' },
     { name: 'public url', ok: true, required: false, detail: config.PUBLIC_BASE_URL ? `assets served at ${config.PUBLIC_BASE_URL}/assets/…` : 'PUBLIC_BASE_URL unset: fine for preview; Luma needs it to fetch input images' },
@@ -102,7 +132,10 @@ function checkBackendsAndPlatforms(config: Config): Check[] {
 
 /** `dreambot doctor`: every dependency, what is wrong with it, and how to fix it. */
 export async function doctor(config: Config, out = process.stdout): Promise<number> {
-  const checks = [...(await checkPostgres(config)), ...(await checkRedis(config)), ...(await checkMedia(config)), ...checkBackendsAndPlatforms(config)];
+  const checks = [
+    ...(await checkPostgres(config)), ...(await checkRedis(config)), ...(await checkMedia(config)),
+    ...checkBackendsAndPlatforms(config), await checkLuma(config), ...(await checkComfyUI(config)),
+  ];
   for (const c of checks) out.write(`${c.ok ? 'ok  ' : c.required ? 'FAIL' : 'warn'}  ${c.name.padEnd(16)} ${c.detail}\n`);
   const failed = checks.filter((c) => !c.ok && c.required);
   out.write(failed.length === 0 ? 'All required checks passed.\n' : `${failed.length} required check(s) failed.\n`);
