@@ -38,6 +38,11 @@ export interface BackendJob {
   inputs: BackendInputs;
   /** A scratch folder owned by this attempt; removed afterwards. */
   workDir: string;
+  /**
+   * Which submission this is (1 = first). Above 1, an earlier submit may have reached the backend before
+   * its process died, so a backend without idempotent submission should look for that work first.
+   */
+  submitAttempt?: number;
 }
 
 export interface Progress {

@@ -1,4 +1,5 @@
 import { startAdapters, type ChatAdapter } from '../../adapters/index.ts';
+import { mountLumaCallbacks } from '../backends/luma/callbacks.ts';
 import { createHttpServer } from '../http/server.ts';
 import { createMetrics } from '../metrics.ts';
 import type { Role, Runtime } from '../runtime.ts';
@@ -13,6 +14,8 @@ export async function start(runtime: Runtime, role: Role): Promise<void> {
   if (role === 'all' || role === 'worker') await runtime.startWorkers();
   const metrics = createMetrics({ db: runtime.db, queues: runtime.queues });
   const server = createHttpServer({ runtime, metrics });
+  // Luma's callbacks may land on any process; they only wake the worker that polls, via Redis.
+  mountLumaCallbacks(server, runtime);
   const adapters: ChatAdapter[] = role === 'all' || role === 'bot' ? await startAdapters(runtime, server) : [];
   const port = await server.listen(config.HTTP_PORT);
   log.info({ role, port, backends: [...runtime.backends.keys()], platforms: adapters.map((a) => a.platform) }, 'dreambot started');

@@ -104,6 +104,7 @@ export class GenerationWorkers {
       let handle = generation.backendHandle;
       if (!handle) {
         await countSubmission(db, id);
+        backendJob.submitAttempt = generation.submitCount + 1;
         handle = await backend.submit(backendJob, abort);
         await recordHandle(db, id, handle);
       }
