@@ -12,6 +12,7 @@ import {
   countSubmission, endUnsuccessful, getGeneration, markDelivered, markRunning, markSucceeded, recordHandle, recordProgress,
   type Generation,
 } from '../generations.ts';
+import { mp4Info } from '../media/mp4-info.ts';
 import { probe } from '../media/probe.ts';
 import { observeJobDuration } from '../metrics.ts';
 import { deliveryJobId, generationJobId, generationQueueName, jobOptions, type JobData, type QueueSet } from './queues.ts';
@@ -121,8 +122,9 @@ export class GenerationWorkers {
       await backend.fetchResult(handle, backendJob, out, abort);
       const size = (await stat(out)).size;
       if (size > this.deps.config.MAX_CLIP_BYTES) throw permanentError(ErrorCode.BackendFailed, `clip of ${size} bytes exceeds MAX_CLIP_BYTES`);
-      const info = await probe(this.deps.ffprobe, out);
-      const assetId = await storeAsset(db, { teamId: generation.teamId, kind: 'clip', mime: 'video/mp4', data: await readFile(out) });
+      const data = await readFile(out);
+      const info = mp4Info(data) ?? (await probe(this.deps.ffprobe, out));
+      const assetId = await storeAsset(db, { teamId: generation.teamId, kind: 'clip', mime: 'video/mp4', data });
       const meta = { ...(outcome.meta ?? {}), durationS: info.durationS, width: info.width, height: info.height, sizeBytes: size, handle };
       const stillRunning = await markSucceeded(db, id, assetId, meta, outcome.actualCredits ?? generation.estimatedCredits);
       if (stillRunning) {
