@@ -16,6 +16,8 @@ export type AdapterFactory = (runtime: Runtime, http: HttpServer) => ChatAdapter
 
 /** Each platform adds its factory here (one line each). */
 export const adapterFactories: AdapterFactory[] = [];
+adapterFactories.push((await import('./slack/index.ts')).slackAdapterFactory);
+adapterFactories.push((await import('./discord/index.ts')).discordAdapterFactory);
 
 export async function startAdapters(runtime: Runtime, http: HttpServer): Promise<ChatAdapter[]> {
   const adapters = adapterFactories.map((create) => create(runtime, http)).filter((a): a is ChatAdapter => a !== null);

@@ -3,6 +3,7 @@ import { loadConfig, secretValues } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { migrateDatabase } from '../db/migrate.ts';
 import { Runtime, type Role } from '../runtime.ts';
+import { commandsRegister } from './commands-register.ts';
 import { credits } from './credits.ts';
 import { doctor } from './doctor.ts';
 import { dream } from './dream.ts';
@@ -19,6 +20,7 @@ const usage = `dreambot: short AI video clips for teams, from chat or the comman
                  [--resolution R] [--camera NAME] [--loop] [--out FILE] [--json]
   dreambot credits show|set|grant --team NAME [--limit N --period monthly|weekly|daily|none | --amount N] [--json]
   dreambot jobs list|show ID|cancel ID [--team NAME] [--state S] [--json]
+  dreambot commands register [--guild ID] [--json]
   dreambot doctor
 
 Configuration comes from the environment (see .env.example); with none, it uses local Redis and
@@ -29,7 +31,7 @@ const options = {
   user: { type: 'string' }, backend: { type: 'string' }, model: { type: 'string' }, aspect: { type: 'string' },
   duration: { type: 'string' }, resolution: { type: 'string' }, camera: { type: 'string' }, loop: { type: 'boolean' },
   out: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' }, period: { type: 'string' },
-  amount: { type: 'string' }, state: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  amount: { type: 'string' }, state: { type: 'string' }, guild: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
 function parse(argv: string[]) {
@@ -89,6 +91,10 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     case 'jobs':
       await withRuntime((rt) => jobs(rt, { action: rest[0] ?? 'list', id: rest[1], team: values.team, state: values.state, json: values.json }));
+      return EXIT.ok;
+    case 'commands':
+      if (rest[0] !== 'register') refuse('Usage: dreambot commands register [--guild ID]');
+      await commandsRegister(loadConfig(), { guild: values.guild, json: values.json });
       return EXIT.ok;
     case 'doctor':
       return doctor(loadConfig());

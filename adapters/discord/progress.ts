@@ -1,0 +1,129 @@
+import { DiscordAPIError, Routes, type REST } from 'discord.js';
+import { aheadOf } from '../../src/admission.ts';
+import { getGeneration } from '../../src/generations.ts';
+import type { Logger } from '../../src/log.ts';
+import type { Runtime } from '../../src/runtime.ts';
+import * as render from './render.ts';
+
+/**
+ * Keeps one status message per job up to date while it waits and renders: at most one edit every
+ * `everyMs` (≥ 5 s, as community limits suggest and the AI Horde bot does), only when the text changed,
+ * read from the generation row. Edits go through the interaction token while it is safely inside its
+ * 15 minutes, then through the bot token; a token Discord refuses (50027, 10015) is never tried again.
+ * The final "done"/"failed" edit is the deliverer's. Lives in the process that took the interaction;
+ * after a restart the status line stops moving, but the clip is still delivered (by any bot process).
+ */
+export const MIN_PROGRESS_EVERY_MS = 5000;
+
+export interface StatusTarget {
+  channelId: string;
+  messageId: string;
+  /** Edits through the interaction's webhook while it lives. */
+  token?: { edit: (body: render.MessageBody) => Promise<unknown>; expiresAt: number };
+  /** Lines kept under the status (e.g. a prompt tip). */
+  extra?: string[];
+}
+
+interface Tracked extends StatusTarget {
+  generationId: string;
+  timer: NodeJS.Timeout | undefined;
+  last: string;
+  tokenDead: boolean;
+  inFlight: Promise<void> | null;
+}
+
+/** Discord codes that mean this interaction token will never work again. */
+export const DEAD_TOKEN_CODES = new Set([50027, 10015, 10062]);
+
+export function isDeadToken(error: unknown): boolean {
+  return error instanceof DiscordAPIError && DEAD_TOKEN_CODES.has(Number(error.code));
+}
+
+export class ProgressTracker {
+  private readonly jobs = new Map<string, Tracked>();
+  private stopped = false;
+
+  constructor(private readonly deps: {
+    runtime: Runtime; rest: REST; log: Logger; everyMs: number; tokenMarginMs: number; now: () => number;
+    /** Runs a poll; the adapter passes its post-ack queue, so polls wait out a burst of interactions. */
+    run?: (work: () => Promise<void>) => void;
+  }) {}
+
+  get size(): number {
+    return this.jobs.size;
+  }
+
+  /** Starts tracking; `initial` is the text already shown (so an unchanged status is not re-sent). */
+  track(generationId: string, target: StatusTarget, initial: string): void {
+    if (this.stopped || this.jobs.has(generationId)) return;
+    const job: Tracked = { ...target, generationId, timer: undefined, last: initial, tokenDead: false, inFlight: null };
+    this.jobs.set(generationId, job);
+    this.schedule(job);
+  }
+
+  /** Stops tracking one job and waits for an edit in flight, so a final edit made next is not overwritten. */
+  async forget(generationId: string): Promise<void> {
+    const job = this.jobs.get(generationId);
+    if (!job) return;
+    this.jobs.delete(generationId);
+    clearTimeout(job.timer);
+    await job.inFlight;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const job of this.jobs.values()) clearTimeout(job.timer);
+    this.jobs.clear();
+  }
+
+  /**
+   * Edits a status message: through the token while it is alive, else the bot's own message route.
+   * Shared with the handlers so every edit follows the same rule.
+   */
+  async edit(target: StatusTarget & { tokenDead?: boolean }, body: render.MessageBody): Promise<'token' | 'bot'> {
+    const { rest, now, tokenMarginMs } = this.deps;
+    if (target.token && !target.tokenDead && now() < target.token.expiresAt - tokenMarginMs) {
+      try {
+        await target.token.edit(body);
+        return 'token';
+      } catch (error) {
+        if (!isDeadToken(error)) throw error;
+        target.tokenDead = true;
+      }
+    }
+    await rest.patch(Routes.channelMessage(target.channelId, target.messageId), { body: { ...body, allowed_mentions: { parse: [] } } });
+    return 'bot';
+  }
+
+  private schedule(job: Tracked): void {
+    const poll = () => {
+      job.inFlight = this.tick(job).finally(() => {
+        job.inFlight = null;
+      });
+      return job.inFlight;
+    };
+    job.timer = setTimeout(() => (this.deps.run ? this.deps.run(poll) : void poll()), Math.max(this.deps.everyMs, MIN_PROGRESS_EVERY_MS));
+    job.timer.unref();
+  }
+
+  private async tick(job: Tracked): Promise<void> {
+    if (this.stopped || !this.jobs.has(job.generationId)) return;
+    const { runtime, log, now } = this.deps;
+    try {
+      const g = await getGeneration(runtime.db, job.generationId);
+      if (!g || !['queued', 'dispatched', 'running'].includes(g.state)) {
+        this.jobs.delete(job.generationId);
+        return;
+      }
+      const ahead = g.state === 'queued' ? await aheadOf(runtime.db, g.id) : 0;
+      const body = render.progress(g, ahead, now(), job.extra);
+      if (body.content !== job.last && this.jobs.has(job.generationId)) {
+        await this.edit(job, body);
+        job.last = body.content;
+      }
+    } catch (error) {
+      log.warn({ err: error, generationId: job.generationId }, 'discord: progress edit failed');
+    }
+    if (this.jobs.has(job.generationId)) this.schedule(job);
+  }
+}
