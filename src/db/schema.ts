@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
-  bigint, bigserial, check, customType, index, integer, jsonb, pgTable, primaryKey, real, text,
+  bigint, bigserial, boolean, check, customType, index, integer, jsonb, pgTable, primaryKey, real, text,
   timestamp, uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core';
 
@@ -223,8 +223,31 @@ export const linkCodes = pgTable('link_codes', {
   createdAt: createdAt(),
 });
 
+/**
+ * Slack installations for multi-workspace (OAuth) mode, one per workspace or org-wide install. Bolt's
+ * Installation (without tokens) is kept whole; tokens sit in their own columns, encrypted by the app.
+ */
+export const slackInstallations = pgTable('slack_installations', {
+  installKey: text('install_key').primaryKey(),
+  enterpriseId: text('enterprise_id'),
+  teamId: text('team_id'),
+  isEnterpriseInstall: boolean('is_enterprise_install').notNull().default(false),
+  appId: text('app_id'),
+  botUserId: text('bot_user_id'),
+  botId: text('bot_id'),
+  botToken: text('bot_token').notNull(),
+  botRefreshToken: text('bot_refresh_token'),
+  botTokenExpiresAt: timestamp('bot_token_expires_at', { withTimezone: true }),
+  botScopes: text('bot_scopes').array().notNull().default(sql`'{}'::text[]`),
+  installerUserId: text('installer_user_id'),
+  installation: jsonb('installation').$type<Record<string, unknown>>().notNull(),
+  installedAt: timestamp('installed_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  uninstalledAt: timestamp('uninstalled_at', { withTimezone: true }),
+}, (t) => [index('slack_installations_team').on(t.teamId)]);
+
 export const schema = {
   teams, platformAccounts, members, budgets, accounts, transfers, entries, holds, memberUsage, generations,
-  deliveries, idempotencyKeys, assets, blocklist, auditLog, linkCodes,
+  deliveries, idempotencyKeys, assets, blocklist, auditLog, linkCodes, slackInstallations,
 };
 
