@@ -202,6 +202,7 @@ function applyDefaults(parsed: ParsedRequest, backend: Backend, preferences: Rec
   };
   if (parsed.camera) stored.camera = pick(parsed.camera, undefined, caps.cameraMoves, parsed.camera, 'camera move');
   if (parsed.parentId) stored.parentId = parsed.parentId;
+  if (parsed.reverse) stored.reverse = true;
   if (parsed.startImage && !caps.startImage) throw userError(ErrorCode.UnsupportedOperation, `The ${backend.name} backend can't start from an image.`);
   if (parsed.endImage && !caps.endImage) throw userError(ErrorCode.UnsupportedOperation, `The ${backend.name} backend can't end on an image.`);
   if (parsed.loop && !caps.loop) throw userError(ErrorCode.UnsupportedOperation, `The ${backend.name} backend can't make loops.`);

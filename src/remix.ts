@@ -18,6 +18,8 @@ export interface RemixInput {
   prompt?: string;
   /** For remix: options that replace the parent's (aspect, duration, camera, …). */
   options?: Record<string, unknown>;
+  /** For extend: lead into the parent instead of following it. */
+  reverse?: boolean;
 }
 
 const carried = ['aspect', 'resolution', 'duration', 'camera', 'loop', 'model'] as const;
@@ -48,7 +50,7 @@ export async function remix(runtime: Runtime, input: RemixInput): Promise<Admitt
       request = { ...base, ...images, prompt: input.prompt ?? parent.request.prompt, ...(input.options ?? {}), parentId: parent.id };
       break;
     case 'extend':
-      request = { ...base, operation: 'extend', parentId: parent.id, prompt: input.prompt ?? parent.request.prompt };
+      request = { ...base, operation: 'extend', parentId: parent.id, prompt: input.prompt ?? parent.request.prompt, ...(input.reverse ? { reverse: true } : {}) };
       delete request.loop;
       break;
     case 'upscale':

@@ -41,6 +41,8 @@ export const requestSchema = z
     startImage: imageSourceSchema.optional(),
     endImage: imageSourceSchema.optional(),
     parentId: z.string().uuid().optional(),
+    /** With operation extend: the new clip leads INTO the parent (reverse extend) instead of following it. */
+    reverse: z.boolean().default(false),
   })
   .strict();
 export type RawRequest = z.input<typeof requestSchema>;
@@ -59,11 +61,13 @@ export interface StoredRequest {
   startImageId?: string;
   endImageId?: string;
   parentId?: string;
+  /** Extend backwards: the new clip ends where the parent starts. */
+  reverse?: true;
 }
 
 const labels: Record<string, string> = {
   aspect: 'aspect ratio', resolution: 'resolution', duration: 'duration', camera: 'camera move',
-  backend: 'backend', operation: 'operation', model: 'model', loop: 'loop',
+  backend: 'backend', operation: 'operation', model: 'model', loop: 'loop', reverse: 'reverse',
 };
 
 /** Turns a zod failure into one sentence the member can act on. */
@@ -94,6 +98,9 @@ export function parseRequest(raw: unknown): ParsedRequest {
   }
   if (request.loop && request.endImage) {
     throw userError(ErrorCode.InvalidRequest, 'A loop ends where it starts, so it cannot also have an end image. Drop one of the two.');
+  }
+  if (request.reverse && request.operation !== 'extend') {
+    throw userError(ErrorCode.InvalidRequest, 'Only an extend can run in reverse (a clip that leads into the chosen one).');
   }
   if ((request.operation === 'extend' || request.operation === 'upscale' || request.operation === 'add_audio') && !request.parentId) {
     throw userError(ErrorCode.InvalidRequest, `To ${request.operation.replace('_', ' ')} a clip, say which one (its id).`);

@@ -149,3 +149,13 @@ describe('linking a Slack workspace into a Discord team', () => {
     await delivered(viaSlack.generationId);
   });
 });
+
+describe('reverse extend', () => {
+  it('a clip that leads into the parent: it ends on the parent\'s first frame', async () => {
+    const parent = await delivered((await dream('rev', { prompt: 'a door swings open onto a garden' })).generationId);
+    const back = await remix(rt, { idempotencyKey: 'reverse-1', action: 'extend', reverse: true, parentId: parent.id, team: guild, member: { externalId: 'rev' } });
+    const g = await delivered(back.generationId);
+    expect(g).toMatchObject({ state: 'delivered', operation: 'extend', parentId: parent.id, request: expect.objectContaining({ reverse: true }) });
+    await expect(dream('rev', { prompt: 'not an extend', reverse: true })).rejects.toMatchObject({ code: ErrorCode.InvalidRequest });
+  });
+});

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ErrorCode, permanentError } from '../errors.ts';
 import { PREVIEW_CREDITS } from '../ledger/pricing.ts';
 import type { MediaBinaries } from '../media/ffmpeg.ts';
-import { lastFrame } from '../media/frames.ts';
+import { firstFrame, lastFrame } from '../media/frames.ts';
 import { renderPreview } from '../media/preview-render.ts';
 import { aspectRatios, cameraMoves, durationSeconds, frameSize, resolutions } from '../media/sizes.ts';
 import type { StoredRequest } from '../request.ts';
@@ -62,10 +62,17 @@ export class PreviewBackend implements Backend {
     const { width, height } = frameSize(request.aspect, request.resolution as (typeof resolutions)[number]);
     const durationS = durationSeconds(request.duration);
     let startImage = inputs.startImage;
+    let endImage = inputs.endImage;
     if (request.operation === 'extend') {
       if (!inputs.parentClip) throw permanentError(ErrorCode.BackendFailed, 'the clip to extend is no longer stored');
-      startImage = path.join(job.workDir, 'parent-last.png');
-      await lastFrame(this.options.bins, inputs.parentClip, startImage, { signal: hooks.signal });
+      if (request.reverse) {
+        // Leads into the parent: end on its first frame.
+        endImage = path.join(job.workDir, 'parent-first.png');
+        await firstFrame(this.options.bins, inputs.parentClip, endImage, { signal: hooks.signal });
+      } else {
+        startImage = path.join(job.workDir, 'parent-last.png');
+        await lastFrame(this.options.bins, inputs.parentClip, startImage, { signal: hooks.signal });
+      }
     }
     const dir = await mkdtemp(path.join(os.tmpdir(), 'dreambot-preview-'));
     const file = path.join(dir, 'clip.mp4');
@@ -77,7 +84,7 @@ export class PreviewBackend implements Backend {
     await renderPreview(this.options.bins, {
       width, height, durationS, camera: request.camera ?? 'static', fontPath: this.options.fontPath, out: file,
       ...(startImage ? { startImage } : { title: request.prompt }),
-      ...(inputs.endImage ? { endImage: inputs.endImage } : {}),
+      ...(endImage ? { endImage } : {}),
     }, {
       signal,
       onProgress: (fraction) => {

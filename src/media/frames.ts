@@ -43,3 +43,8 @@ export async function lastFrame(
     opts,
   );
 }
+
+/** The first frame as a lossless PNG: the end image of a reverse extend on a backend without native extend. */
+export async function firstFrame(bins: MediaBinaries, input: string, outPng: string, opts: FrameOptions = {}): Promise<void> {
+  await runFfmpeg(bins.ffmpeg, ['-v', 'error', '-y', '-i', input, '-map', '0:v:0', '-frames:v', '1', '-f', 'image2', outPng], opts);
+}

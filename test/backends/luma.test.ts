@@ -104,6 +104,10 @@ describe('luma: every operation, as the fake received it, ends in a real MP4', (
     expect(bodyOf(f).keyframes).toEqual({ frame0: parentFrame });
     expect(bodyOf(e).keyframes).toEqual({ frame0: parentFrame, frame1: { type: 'image', url: expect.stringContaining('/assets/') } });
     expect(bodyOf(r).keyframes).toEqual({ frame0: { type: 'image', url: expect.stringContaining('/assets/') }, frame1: parentFrame });
+    // A pure reverse extend: only the parent, at the end.
+    const back = await h.settled((await h.dream({ operation: 'extend', parentId: parent.id, prompt: 'the moment before', reverse: true }, { team: 'ops-extend', user: 'di' })).generationId);
+    await expectMp4(back);
+    expect(bodyOf(back).keyframes).toEqual({ frame1: parentFrame });
   });
 
   it('upscale and add audio call the parent generation\'s own endpoints; the audio clip has sound', async () => {

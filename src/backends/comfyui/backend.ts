@@ -145,7 +145,10 @@ export class ComfyUIBackend implements Backend {
     return priceOf({ backend: 'comfyui', operation: request.operation, resolution: request.resolution, duration: request.duration });
   }
 
-  check(): void {
+  check(request?: StoredRequest): void {
+    if (request?.reverse) {
+      throw userError(ErrorCode.UnsupportedOperation, "The GPU servers can only extend a clip forwards (from its last frame). Use --backend luma or preview for a clip that leads into this one.");
+    }
     if (this.startError) {
       throw userError(ErrorCode.BackendUnavailable, 'The GPU servers are not set up correctly right now. Try --backend preview, or ask the operator (the worker log says why).');
     }

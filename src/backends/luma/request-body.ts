@@ -39,7 +39,10 @@ interface Inputs {
 }
 
 /** Which end of the clip each keyframe sits at; `frame1` being set is what rules out `loop`. */
-export function keyframePlan(request: Pick<StoredRequest, 'operation'>, inputs: Inputs): { frame0?: 'image' | 'parent'; frame1?: 'image' | 'parent' } {
+export function keyframePlan(request: Pick<StoredRequest, 'operation' | 'reverse'>, inputs: Inputs): { frame0?: 'image' | 'parent'; frame1?: 'image' | 'parent' } {
+  if (request.operation === 'extend' && request.reverse) {
+    return inputs.startImage ? { frame0: 'image', frame1: 'parent' } : { frame1: 'parent' }; // reverse extend
+  }
   if (request.operation === 'extend') {
     if (inputs.startImage) return { frame0: 'image', frame1: 'parent' }; // reverse extend from a start image
     if (inputs.endImage) return { frame0: 'parent', frame1: 'image' }; // extend into an end image
