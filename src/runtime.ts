@@ -14,6 +14,7 @@ import { GenerationWorkers } from './queue/generation-worker.ts';
 import { QueueSet, redisConnection } from './queue/queues.ts';
 import { reconcile } from './queue/reconciler.ts';
 import { Signals } from './queue/signals.ts';
+import { BackendHealth } from './backends/health.ts';
 import { DeliveryWorker, type Deliverer } from './queue/delivery-worker.ts';
 import { userError, ErrorCode } from './errors.ts';
 
@@ -36,6 +37,7 @@ export interface RuntimeOptions {
 export class Runtime {
   readonly queues: QueueSet;
   readonly signals: Signals;
+  readonly health: BackendHealth;
   dispatcher: Dispatcher | undefined;
   workers: GenerationWorkers | undefined;
   delivery: DeliveryWorker | undefined;
@@ -55,6 +57,7 @@ export class Runtime {
     this.extraConnections.push(queueConnection);
     this.queues = new QueueSet(queueConnection, config.REDIS_PREFIX, backends.keys());
     this.signals = new Signals(redis, config.REDIS_PREFIX, log);
+    this.health = new BackendHealth(redis, config.REDIS_PREFIX);
   }
 
   static async create(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -106,7 +109,7 @@ export class Runtime {
     this.extraConnections.push(workerConnection);
     this.workers = new GenerationWorkers({
       db: this.db, config: this.config, log: this.log, backends: this.backends, queues: this.queues,
-      connection: workerConnection, ffprobe: this.bins.ffprobe, onSlotFreed: () => this.nudge(),
+      connection: workerConnection, ffprobe: this.bins.ffprobe, onSlotFreed: () => this.nudge(), health: this.health,
     });
     this.workers.start();
     await this.workers.waitUntilReady();

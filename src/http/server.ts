@@ -128,8 +128,12 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
     );
     const report = Object.fromEntries(names.map((name, i) => [name, results[i]!]));
     const ok = results.every((r) => r === 'ok');
+    // Backends are reported, not required: a rejected Luma key degrades this process, it does not make
+    // it unready (preview and other backends still work), so orchestrators should not restart it.
+    const backends = await runtime.health.snapshot(runtime.backends.keys()).catch(() => ({} as Record<string, string>));
+    const degraded = Object.values(backends).some((state) => state !== 'ok');
     res.setHeader('Cache-Control', 'no-store');
-    res.status(ok ? 200 : 503).json({ ok, checks: report });
+    res.status(ok ? 200 : 503).json({ ok, degraded, checks: report, backends });
   });
 
   app.get('/metrics', async (_req, res) => {

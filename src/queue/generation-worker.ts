@@ -7,6 +7,7 @@ import type { Db } from '../db/client.ts';
 import { asAppError, ErrorCode, permanentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { readAsset, storeAsset } from '../assets.ts';
+import type { BackendHealth } from '../backends/health.ts';
 import type { Backend, BackendInputs, BackendJob, Progress } from '../backends/types.ts';
 import {
   countSubmission, endUnsuccessful, getGeneration, markDelivered, markRunning, markSucceeded, recordHandle, recordProgress,
@@ -27,6 +28,8 @@ export interface GenerationWorkerDeps {
   ffprobe: string;
   /** Called whenever a job leaves a slot, so the dispatcher can fill it. */
   onSlotFreed: () => void;
+  /** Where operator-facing backend problems are reported for /readyz. */
+  health?: BackendHealth;
 }
 
 const PROGRESS_EVERY_MS = 1000;
@@ -132,6 +135,7 @@ export class GenerationWorkers {
         if (fresh) await this.deliver(fresh);
       }
       observeJobDuration(backend.name, 'succeeded', secondsSince(generation.startedAt));
+      void this.deps.health?.clear(backend.name).catch(() => undefined);
       log.info({ generationId: id, backend: backend.name, attempt: job.attemptsMade + 1 }, 'generation finished');
       return 'succeeded';
     } catch (error) {
@@ -165,6 +169,10 @@ export class GenerationWorkers {
     }
     const attempt = job.attemptsMade + 1;
     const lastAttempt = attempt >= (job.opts.attempts ?? 1);
+    if (appError.kind === 'permanent' && appError.code === ErrorCode.BackendUnavailable) {
+      // Not the member's doing and not going away by itself (a rejected key): the operator must see it.
+      await this.deps.health?.report(backend.name, appError.message).catch(() => undefined);
+    }
     if (appError.kind !== 'transient' || lastAttempt) {
       log.warn({ generationId: id, code: appError.code, kind: appError.kind, attempt, err: appError }, 'generation failed');
       const ended = await endUnsuccessful(db, id, 'failed', appError);

@@ -196,6 +196,10 @@ describe('luma: failures release the hold and say why', () => {
       expect(g).toMatchObject({ state: 'failed', errorCode: ErrorCode.BackendUnavailable, attempts: 1, chargedCredits: 0, backendHandle: null });
       expect(await h.holdState(g.id)).toBe('released');
       expect(await h.available('revoked')).toBe(1000);
+      // The operator sees it on every process's /readyz (reported, not fatal: other backends still work).
+      const ready = await (await fetch(`${h.publicUrl}/readyz`)).json() as { ok: boolean; degraded: boolean; backends: Record<string, string> };
+      expect(ready).toMatchObject({ ok: true, degraded: true });
+      expect(ready.backends.luma).toMatch(/rejected the API key.*LUMA_API_KEY/);
     } finally {
       h.fake.acceptKey(key);
     }

@@ -97,7 +97,7 @@ describe('http server', () => {
   it('GET /readyz is 200 when Redis and Postgres answer', async () => {
     const res = await fetch(`${base}/readyz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ ok: true, checks: { redis: 'ok', postgres: 'ok' } });
+    expect(await res.json()).toEqual({ ok: true, degraded: false, checks: { redis: 'ok', postgres: 'ok' }, backends: { preview: 'ok' } });
   });
 
   it('GET /readyz is 503 when Postgres is unreachable, without leaking the URL or its password', async () => {
@@ -124,7 +124,7 @@ describe('http server', () => {
     const res = await fetch(`${url}/readyz`);
     expect(Date.now() - started).toBeLessThan(2000);
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ ok: false, checks: { redis: 'timed out after 200 ms', postgres: 'ok' } });
+    expect(await res.json()).toEqual({ ok: false, degraded: false, checks: { redis: 'timed out after 200 ms', postgres: 'ok' }, backends: { preview: 'ok' } });
   });
 
   it('GET /metrics reports queue depth, generations and credits read at scrape time', async () => {
