@@ -83,13 +83,13 @@ export async function recordProgress(db: Executor, id: string, fraction: number,
   await db.execute(sql`update generations set progress = ${fraction}, progress_note = ${note}, updated_at = now() where id = ${id} and state = 'running'`);
 }
 
-/** The clip exists. Returns false when the generation was cancelled meanwhile (the result is dropped). */
-export async function markSucceeded(db: Executor, id: string, assetId: string, meta: Record<string, unknown>, actualCredits: number): Promise<boolean> {
-  const rows = await db.execute(sql`
+/** The clip exists. Returns the updated generation, or null when it was cancelled meanwhile (the result is dropped). */
+export async function markSucceeded(db: Executor, id: string, assetId: string, meta: Record<string, unknown>, actualCredits: number): Promise<Generation | null> {
+  const rows = await db.execute<Record<string, unknown>>(sql`
     update generations set state = 'succeeded', result_asset_id = ${assetId}, result_meta = ${JSON.stringify(meta)}::jsonb,
       charged_credits = least(${actualCredits}, estimated_credits), progress = 1, finished_at = now(), updated_at = now()
-    where id = ${id} and state = 'running' returning id`);
-  return rows.length > 0;
+    where id = ${id} and state = 'running' returning *`);
+  return rows[0] ? toGeneration(rows[0]) : null;
 }
 
 /** Delivered: the one place a hold is captured. Idempotent: a second call finds it delivered and does nothing. */
@@ -99,8 +99,8 @@ export async function markDelivered(db: Db, id: string): Promise<{ charged: numb
       update generations set state = 'delivered', delivered_at = now(), updated_at = now()
       where id = ${id} and state = 'succeeded' returning charged_credits`);
     if (rows.length === 0) return null;
+    // charged_credits was already capped at the estimate, which is the hold: the capture charges exactly it.
     const result = await captureHold(tx, id, Number(rows[0]!.charged_credits ?? 0));
-    await tx.execute(sql`update generations set charged_credits = ${result.charged} where id = ${id}`);
     return { charged: result.charged };
   });
 }

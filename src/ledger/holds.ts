@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
-import { lockAccounts, transfer } from './accounts.ts';
+import { lockAccounts, transfer, type LockedAccounts } from './accounts.ts';
 
 export class LedgerError extends Error {
   override name = 'LedgerError';
@@ -28,9 +28,9 @@ async function resolveHold(tx: Executor, generationId: string, state: 'captured'
   };
 }
 
-async function returnToAvailable(tx: Executor, hold: ResolvedHold, amount: number, generationId: string, kind: 'release'): Promise<void> {
+async function returnToAvailable(tx: Executor, hold: ResolvedHold, amount: number, generationId: string, kind: 'release', alreadyLocked?: LockedAccounts): Promise<void> {
   if (amount <= 0) return;
-  const locked = await lockAccounts(tx, hold.teamId);
+  const locked = alreadyLocked ?? (await lockAccounts(tx, hold.teamId));
   await transfer(tx, locked, { teamId: hold.teamId, kind, from: 'held', to: 'available', amount, memberId: hold.memberId, generationId, holdId: hold.id });
   await tx.execute(sql`update member_usage set used = greatest(used - ${amount}, 0) where member_id = ${hold.memberId} and period_key = ${hold.periodKey}`);
 }
@@ -46,7 +46,7 @@ export async function captureHold(tx: Executor, generationId: string, actual: nu
     await transfer(tx, locked, { teamId: hold.teamId, kind: 'capture', from: 'held', to: 'consumed', amount: hold.captured, memberId: hold.memberId, generationId, holdId: hold.id });
   }
   const rest = hold.amount - hold.captured;
-  await returnToAvailable(tx, hold, rest, generationId, 'release');
+  await returnToAvailable(tx, hold, rest, generationId, 'release', locked);
   return { charged: hold.captured, released: rest };
 }
 

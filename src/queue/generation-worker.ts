@@ -129,11 +129,8 @@ export class GenerationWorkers {
       const info = mp4Info(data) ?? (await probe(this.deps.ffprobe, out));
       const assetId = await storeAsset(db, { teamId: generation.teamId, kind: 'clip', mime: 'video/mp4', data });
       const meta = { ...(outcome.meta ?? {}), durationS: info.durationS, width: info.width, height: info.height, sizeBytes: size, handle };
-      const stillRunning = await markSucceeded(db, id, assetId, meta, outcome.actualCredits ?? generation.estimatedCredits);
-      if (stillRunning) {
-        const fresh = await getGeneration(db, id);
-        if (fresh) await this.deliver(fresh);
-      }
+      const succeeded = await markSucceeded(db, id, assetId, meta, outcome.actualCredits ?? generation.estimatedCredits);
+      if (succeeded) await this.deliver(succeeded);
       observeJobDuration(backend.name, 'succeeded', secondsSince(generation.startedAt));
       void this.deps.health?.clear(backend.name).catch(() => undefined);
       log.info({ generationId: id, backend: backend.name, attempt: job.attemptsMade + 1 }, 'generation finished');
