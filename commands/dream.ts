@@ -14,6 +14,11 @@ export interface OptionDef {
   description: string;
   required?: boolean;
   choices?: readonly string[];
+  /**
+   * Suggested as the member types, from what this deployment and team offer (Discord: autocomplete). Where
+   * a platform cannot have both, the suggestions replace the fixed `choices`.
+   */
+  autocomplete?: true;
   /** The request field it fills. */
   field: keyof RawRequest;
 }
@@ -30,8 +35,8 @@ export const dreamCommand = {
     { name: 'resolution', kind: 'string', field: 'resolution', choices: resolutions, description: 'Resolution' },
     { name: 'camera', kind: 'string', field: 'camera', choices: cameraMoves, description: 'Camera move' },
     { name: 'loop', kind: 'boolean', field: 'loop', description: 'End where it starts, for a seamless loop' },
-    { name: 'model', kind: 'string', field: 'model', description: 'Model (the backend decides which exist)' },
-    { name: 'backend', kind: 'string', field: 'backend', choices: backendChoices, description: 'Where it is made' },
+    { name: 'model', kind: 'string', field: 'model', autocomplete: true, description: 'Model (the backend decides which exist)' },
+    { name: 'backend', kind: 'string', field: 'backend', choices: backendChoices, autocomplete: true, description: 'Where it is made' },
   ] as const satisfies readonly OptionDef[],
 };
 

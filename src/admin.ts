@@ -81,6 +81,17 @@ export async function setDefaults(runtime: Runtime, teamId: string, prefs: Recor
   });
 }
 
+/**
+ * The team's defaults (model, resolution, aspect, duration, backend) as set with setDefaults, read without
+ * creating anything: a platform account with no team yet has none. One indexed read, for suggestions.
+ */
+export async function teamPreferences(runtime: Runtime, team: TeamRef): Promise<Record<string, string>> {
+  const rows = await runtime.db.execute<{ preferences: Record<string, string> | null }>(sql`
+    select t.preferences from platform_accounts p join teams t on t.id = p.team_id
+    where p.platform = ${team.platform} and p.external_id = ${team.externalId}`);
+  return { ...(rows[0]?.preferences ?? {}) };
+}
+
 export async function blocklistAdd(runtime: Runtime, teamId: string, word: string, actor: string): Promise<string[]> {
   const w = word.trim().toLowerCase();
   if (!w || w.length > 100) throw userError(ErrorCode.InvalidRequest, 'Give one word or short phrase (up to 100 characters) to block.');

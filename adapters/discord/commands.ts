@@ -21,6 +21,8 @@ export function dreamCommandBody(opts: { allowDms: boolean }): CommandBody {
     const base = { name: o.name, description: o.description, required: 'required' in o && o.required === true };
     if (o.kind === 'image') return { ...base, type: ApplicationCommandOptionType.Attachment };
     if (o.kind === 'boolean') return { ...base, type: ApplicationCommandOptionType.Boolean };
+    // Discord refuses choices together with autocomplete: an autocompleted option's values come from handlers.ts.
+    if ('autocomplete' in o && o.autocomplete) return { ...base, type: ApplicationCommandOptionType.String, autocomplete: true };
     return { ...base, type: ApplicationCommandOptionType.String, ...('choices' in o && o.choices ? { choices: choices(o.choices) } : {}) };
   });
   return {

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import {
-  MessageFlags, Routes, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction, type ModalSubmitInteraction, type REST,
-  type RepliableInteraction,
+  MessageFlags, Routes, type AutocompleteInteraction, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction,
+  type ModalSubmitInteraction, type REST, type RepliableInteraction,
 } from 'discord.js';
 import {
   blocklistAdd, blocklistList, blocklistRemove, createLinkCode, grant, memberSummary, redeemLinkCode, setDefaults, setLimit, setMemberCap,
-  teamIdFor, usageReport,
+  teamIdFor, teamPreferences, usageReport,
 } from '../../src/admin.ts';
 import { aheadOf, type Admitted } from '../../src/admission.ts';
 import { renderUsageChart } from '../../src/charts/usage-chart.ts';
@@ -16,11 +16,13 @@ import type { Logger } from '../../src/log.ts';
 import { remix, type RemixAction } from '../../src/remix.ts';
 import { parseRequest } from '../../src/request.ts';
 import type { Runtime } from '../../src/runtime.ts';
+import type { TeamRef } from '../../src/teams.ts';
+import { generatingBackends, suggest } from './autocomplete.ts';
 import { promptTip } from './coach.ts';
 import { apiCode, nonceFor, readReplyTo, type DiscordReplyTo } from './deliver.ts';
 import {
-  adminCommand, DREAM, DREAM_ADMIN, DREAM_CREDITS, dreamRequest, parseButtonId, parseReaction, parseRemixModalId, REMIX_PROMPT_FIELD,
-  type AdminCommand, type ReactionEvent,
+  adminCommand, autocompleteQuery, DREAM, DREAM_ADMIN, DREAM_CREDITS, dreamRequest, parseButtonId, parseReaction, parseRemixModalId,
+  REMIX_PROMPT_FIELD, type AdminCommand, type ReactionEvent,
 } from './parse.ts';
 import type { ProgressTracker, StatusTarget } from './progress.ts';
 import * as render from './render.ts';
@@ -60,6 +62,7 @@ function editOptions(body: render.MessageBody) {
 
 export async function onInteraction(deps: HandlerDeps, interaction: Interaction): Promise<void> {
   try {
+    if (interaction.isAutocomplete()) return await autocomplete(deps, interaction);
     if (interaction.isChatInputCommand()) {
       if (interaction.commandName === DREAM) return await dream(deps, interaction);
       if (interaction.commandName === DREAM_CREDITS) return await credits(deps, interaction);
@@ -98,6 +101,42 @@ function refuseOrCaller(deps: HandlerDeps, interaction: RepliableInteraction): C
   const caller = callerOf(interaction, deps.allowDms);
   if ('refusal' in caller) return privately(interaction, caller.refusal).then(() => null);
   return caller;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Autocomplete: /dream model and backend
+
+/** How long suggestions wait for the team's defaults before going without them (Discord allows 3 s in all). */
+const PREFERENCES_WAIT_MS = 1000;
+
+/**
+ * Suggestions while a member types /dream's `model` or `backend`: answered directly with callback type 8,
+ * never through `later` (there is nothing to defer, and the 3 s cannot wait behind a burst of admissions).
+ */
+async function autocomplete(deps: HandlerDeps, interaction: AutocompleteInteraction): Promise<void> {
+  const query = autocompleteQuery(interaction);
+  const caller = callerOf(interaction, deps.allowDms);
+  // A DM where DMs are not served has no team to suggest for; the command itself says why.
+  if (!query || 'refusal' in caller) return interaction.respond([]);
+  const preferences = await teamDefaults(deps, caller.team);
+  await interaction.respond(suggest({ ...query, backends: generatingBackends(deps.runtime), preferences }));
+}
+
+async function teamDefaults(deps: HandlerDeps, team: TeamRef): Promise<Record<string, string>> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), PREFERENCES_WAIT_MS);
+  });
+  try {
+    const preferences = await Promise.race([teamPreferences(deps.runtime, team), late]);
+    if (!preferences) deps.log.warn({ team: team.externalId }, 'discord: team defaults were slow; suggesting without them');
+    return preferences ?? {};
+  } catch (error) {
+    deps.log.warn({ err: error, team: team.externalId }, 'discord: could not read team defaults; suggesting without them');
+    return {};
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 /**
  * The Discord adapter: a discord.js 14 gateway Client (intents Guilds + GuildMessageReactions, partials
- * Message/Channel/Reaction so reactions on uncached messages still arrive), /dream, /dream-credits,
- * /dream-admin, the clip buttons and the remix modal, 🔁 re-rolls, and the Deliverer for platform
- * 'discord'. Transport only: it parses (`parse.ts`), checks rights (`verify.ts`), hands requests to
- * admission, remix and admin in core (`handlers.ts`), renders (`render.ts`) and posts (`deliver.ts`);
- * it never calls a backend and never writes SQL.
+ * Message/Channel/Reaction so reactions on uncached messages still arrive), /dream (model and backend
+ * suggested as they are typed: `autocomplete.ts`), /dream-credits, /dream-admin, the clip buttons and the
+ * remix modal, 🔁 re-rolls, and the Deliverer for platform 'discord'. Transport only: it parses
+ * (`parse.ts`), checks rights (`verify.ts`), hands requests to admission, remix and admin in core
+ * (`handlers.ts`), renders (`render.ts`) and posts (`deliver.ts`); it never calls a backend and never
+ * writes SQL.
  */
 import { once } from 'node:events';
 import { Client, Events, GatewayIntentBits, Partials, type GatewayDispatchPayload } from 'discord.js';

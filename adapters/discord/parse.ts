@@ -1,6 +1,7 @@
-import type { Attachment, ChatInputCommandInteraction } from 'discord.js';
+import type { Attachment, AutocompleteInteraction, ChatInputCommandInteraction } from 'discord.js';
 import { dreamCommand, toRequest } from '../../commands/dream.ts';
 import { ErrorCode, userError } from '../../src/errors.ts';
+import { AUTOCOMPLETE_OPTIONS, type AutocompleteOption } from './autocomplete.ts';
 
 /**
  * Discord payloads → neutral values. Nothing here does I/O: the /dream options become a request for
@@ -76,6 +77,23 @@ export function dreamRequest(interaction: ChatInputCommandInteraction, maxImageB
     }
   }
   return toRequest(values);
+}
+
+/** An autocomplete interaction for /dream: the option being typed, what is typed so far, and the backend given. */
+export interface AutocompleteQuery {
+  focused: AutocompleteOption;
+  typed: string;
+  backend: string | null;
+}
+
+/** Null for anything but /dream's `model` and `backend` (those are all we declare autocompleted). */
+export function autocompleteQuery(interaction: Pick<AutocompleteInteraction, 'commandName' | 'options'>): AutocompleteQuery | null {
+  if (interaction.commandName !== DREAM) return null;
+  const focused = interaction.options.getFocused(true);
+  const name = AUTOCOMPLETE_OPTIONS.find((o) => o === focused.name);
+  if (!name) return null;
+  const backend = name === 'backend' ? null : interaction.options.get('backend')?.value;
+  return { focused: name, typed: String(focused.value ?? ''), backend: typeof backend === 'string' && backend.trim() ? backend.trim() : null };
 }
 
 export type AdminCommand =

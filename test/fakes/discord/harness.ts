@@ -3,7 +3,8 @@ import { promisify } from 'node:util';
 import { REST } from 'discord.js';
 import { sql } from 'drizzle-orm';
 import { commandBodies, createDiscordAdapter, syncCommands, type DiscordAdapter, type DiscordAdapterConfig } from '../../../adapters/discord/index.ts';
-import { loadConfig } from '../../../src/config.ts';
+import type { Backend } from '../../../src/backends/types.ts';
+import { loadConfig, type BackendName } from '../../../src/config.ts';
 import { getGeneration, type Generation } from '../../../src/generations.ts';
 import { Runtime } from '../../../src/runtime.ts';
 import { ScriptedBackend } from '../scripted-backend.ts';
@@ -48,6 +49,8 @@ export interface HarnessOptions {
   attachmentSizeLimit?: number;
   /** Render slots for the preview backend. */
   slots?: number;
+  /** The deployment's backends, from the scripted preview one (default: only it). Stand-ins must not be asked to render. */
+  backends?: (preview: ScriptedBackend) => Map<BackendName, Backend>;
 }
 
 export async function createDiscordHarness(opts: HarnessOptions = {}): Promise<DiscordHarness> {
@@ -70,7 +73,7 @@ export async function createDiscordHarness(opts: HarnessOptions = {}): Promise<D
       log: ctx.log,
       backends: (defaults) => {
         scripted = new ScriptedBackend(defaults.get('preview')!, opts.slots ?? 2);
-        return new Map([['preview', scripted]]);
+        return opts.backends ? opts.backends(scripted) : new Map([['preview', scripted]]);
       },
     });
     await runtime.startWorkers();

@@ -16,8 +16,8 @@ export type { CallbackRecord, FakeChannel, FakeGuild, FakeInteraction, FakeMessa
  * A local Discord for tests and trials: REST under /api/v10, a JSON gateway, and attachment bytes at
  * the URLs its interactions name. The real discord.js Client runs against it unmodified (point
  * `rest.api` at `apiUrl`; the gateway address comes from GET /gateway/bot). Tests drive it as members
- * would (`sendCommand`, `clickButton`, `submitModal`, `addReaction`) and break it as Discord does
- * (`disconnect`, `expireToken`, `rateLimit`), then read what the bot did from its in-memory world.
+ * would (`sendCommand`, `sendAutocomplete`, `clickButton`, `submitModal`, `addReaction`) and break it as
+ * Discord does (`disconnect`, `expireToken`, `rateLimit`), then read what the bot did from its in-memory world.
  */
 export interface FakeDiscordOptions {
   port?: number;
@@ -47,6 +47,19 @@ export interface InteractionBase {
   /** Makes the interaction's snowflake (and so its token's 15 minutes) this much older than now. */
   ageMs?: number;
   locale?: string;
+}
+
+export interface CommandInput extends InteractionBase {
+  name: string;
+  channel: FakeChannel;
+  group?: string;
+  subcommand?: string;
+  options?: Record<string, OptionValue | undefined>;
+}
+
+export interface AutocompleteChoice {
+  name: string;
+  value: string | number;
 }
 
 export interface SentInteraction {
@@ -184,9 +197,30 @@ export class FakeDiscord extends EventEmitter {
   }
 
   /** A slash command. Option types come from the registered command when there is one, else from the values. */
-  sendCommand(input: InteractionBase & {
-    name: string; channel: FakeChannel; group?: string; subcommand?: string; options?: Record<string, OptionValue | undefined>;
-  }): SentInteraction {
+  sendCommand(input: CommandInput): SentInteraction {
+    return this.interact(2, this.commandData(input), input.channel, input);
+  }
+
+  /**
+   * A member typing into an autocompleted option (INTERACTION_CREATE type 4): `focused` is the option being
+   * typed, `typed` what is in it so far (it need not be complete or valid), `options` whatever else is filled.
+   * Read the answer with `autocompleteChoices`.
+   */
+  sendAutocomplete(input: CommandInput & { focused: string; typed?: string }): SentInteraction {
+    const { focused, typed = '', ...rest } = input;
+    const data = this.commandData({ ...rest, options: { ...(rest.options ?? {}), [focused]: typed } }, focused);
+    return this.interact(4, data, input.channel, input);
+  }
+
+  /** The choices the bot answered an autocomplete with (callback type 8), with how long it took. */
+  async autocompleteChoices(sent: SentInteraction, timeoutMs = 5000): Promise<{ choices: AutocompleteChoice[]; latencyMs: number }> {
+    const callback = await sent.callback(timeoutMs);
+    if (callback.type !== 8) throw new Error(`fake discord: interaction ${sent.id} was answered with type ${callback.type}, not 8`);
+    return { choices: ((callback.data?.choices ?? []) as AutocompleteChoice[]), latencyMs: callback.latencyMs };
+  }
+
+  /** `data` of an APPLICATION_COMMAND interaction; in an autocomplete one, `focused` marks the option being typed. */
+  private commandData(input: CommandInput, focused?: string): Json {
     const guildId = input.channel.guild_id;
     const registered = [...(this.state.commands.get(guildId ?? '') ?? []), ...(this.state.commands.get('') ?? [])].find((c) => c.name === input.name && c.type === 1);
     let defs = (registered?.options ?? []) as Json[];
@@ -219,7 +253,8 @@ export class FakeDiscord extends EventEmitter {
         leafOptions.push({ name, type: 6, value: value.user.id });
       } else {
         const type = declared ?? (typeof value === 'boolean' ? 5 : typeof value === 'number' ? (Number.isInteger(value) ? 4 : 10) : 3);
-        leafOptions.push({ name, type, value });
+        // Discord sends the focused option's value as typed: a string, whatever the option's type.
+        leafOptions.push(name === focused ? { name, type, value: String(value), focused: true } : { name, type, value });
       }
     }
     let options = leafOptions;
@@ -228,7 +263,7 @@ export class FakeDiscord extends EventEmitter {
     if (guildId) data.guild_id = guildId;
     const res = Object.fromEntries(Object.entries(resolved).filter(([, v]) => Object.keys(v as Json).length > 0));
     if (Object.keys(res).length) data.resolved = res;
-    return this.interact(2, data, input.channel, input);
+    return data;
   }
 
   /** Clicks a button on a message the bot posted. */

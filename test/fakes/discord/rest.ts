@@ -5,7 +5,7 @@ import { snowflake } from './snowflake.ts';
 import {
   ChannelType, MAX_REQUEST_BYTES, MessageFlag, type FakeCommand, type FakeInteraction, type FakeMessage, type FakeState, type Json,
 } from './state.ts';
-import { checkCommand, checkMessage, checkModal } from './validate.ts';
+import { checkAutocomplete, checkCommand, checkMessage, checkModal } from './validate.ts';
 import { Intent } from './gateway.ts';
 
 /**
@@ -269,6 +269,8 @@ export class FakeRest {
     const isComponent = interaction.type === 3 || (interaction.type === 5 && !!interaction.sourceMessageId);
     const invalidType = () => json(400, { code: 50035, message: 'Invalid Form Body', errors: { type: { _errors: [{ code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: 'Invalid interaction response type' }] } } });
     let messageId: string | undefined;
+    // An autocomplete interaction takes its choices and nothing else (no reply, defer or modal).
+    if (interaction.type === 4 && type !== 8) return invalidType();
     switch (type) {
       case 4: {
         const problem = checkMessage(data ?? {}, { creating: true, files: ctx.files.length });
@@ -298,9 +300,12 @@ export class FakeRest {
         messageId = source.id;
         break;
       }
-      case 8:
+      case 8: {
         if (interaction.type !== 4) return invalidType();
+        const problem = checkAutocomplete(data);
+        if (!problem.empty) return json(400, problem.body());
         break;
+      }
       case 9: {
         if (interaction.type === 5) return invalidType();
         const problem = checkModal(data);

@@ -171,3 +171,22 @@ export function checkCommand(body: Json): FormErrors {
   if (chars > 8000) errors.add([], 'APPLICATION_COMMAND_TOO_LARGE', 'Command exceeds maximum size (8000)');
   return errors;
 }
+
+/** An autocomplete result (callback type 8): `choices` 0–25, each a name of 1–100 and a value (strings ≤ 100). */
+export function checkAutocomplete(data: Json | undefined): FormErrors {
+  const errors = new FormErrors();
+  const choices = data?.choices;
+  if (!Array.isArray(choices)) {
+    errors.add(['data', 'choices'], 'BASE_TYPE_REQUIRED', 'This field is required');
+    return errors;
+  }
+  if (choices.length > 25) errors.add(['data', 'choices'], 'BASE_TYPE_MAX_LENGTH', 'Must be 25 or fewer in length.');
+  choices.forEach((c: Json, i) => {
+    const p = ['data', 'choices', i];
+    if (!str(c?.name)) errors.add([...p, 'name'], 'BASE_TYPE_REQUIRED', 'This field is required');
+    maxLen(errors, [...p, 'name'], c?.name, 100, 1);
+    if (typeof c?.value === 'string') maxLen(errors, [...p, 'value'], c.value, 100);
+    else if (typeof c?.value !== 'number') errors.add([...p, 'value'], 'BASE_TYPE_REQUIRED', 'This field is required');
+  });
+  return errors;
+}
