@@ -10,11 +10,12 @@
 import type { types, webApi } from '@slack/bolt';
 import { aheadOf } from '../../src/admission.ts';
 import { findDelivery, recordDelivery } from '../../src/deliveries.ts';
-import { ErrorCode, permanentError, transientError, type AppError } from '../../src/errors.ts';
+import { ErrorCode, isAppError, permanentError, transientError, type AppError } from '../../src/errors.ts';
 import { getGeneration, type Generation } from '../../src/generations.ts';
 import type { Logger } from '../../src/log.ts';
 import type { Delivered, Deliverer, DeliveryContext } from '../../src/queue/delivery-worker.ts';
 import type { Runtime } from '../../src/runtime.ts';
+import { NOT_INSTALLED, type SlackTokens, type WorkspaceRef } from './installations.ts';
 import { messageKey, splitMessageKey } from './parse.ts';
 import { clipCard, jobMessage, type JobStatus, type MessageContent } from './render.ts';
 
@@ -32,6 +33,10 @@ export interface SlackReply {
   verb?: string;
   /** The workspace the request came from (Slack Connect, org installs). */
   workspaceId?: string;
+  /** The org, when the workspace belongs to one (Enterprise Grid). */
+  enterpriseId?: string;
+  /** The app is installed org-wide: the org's installation (and token) serves this workspace. */
+  enterpriseInstall?: boolean;
 }
 
 export function replyOf(g: Pick<Generation, 'replyTo' | 'id'>): SlackReply {
@@ -40,8 +45,15 @@ export function replyOf(g: Pick<Generation, 'replyTo' | 'id'>): SlackReply {
   return r as SlackReply;
 }
 
+/** The installation whose bot token answers this reply: the org's for an org-wide install, else the workspace's. */
+export function workspaceOf(reply: SlackReply): WorkspaceRef {
+  return { teamId: reply.workspaceId, enterpriseId: reply.enterpriseId, isEnterpriseInstall: !!reply.enterpriseInstall };
+}
+
 /** Slack's answers, in the service's one error family: what to retry, what to give up on. */
 export function asSlackError(error: unknown): AppError {
+  // Already sorted (the app is no longer installed there, a step of ours that found nothing to post).
+  if (isAppError(error)) return error;
   const e = error as { code?: string; data?: { error?: string }; retryAfter?: number; message?: string };
   if (e?.code === 'slack_webapi_rate_limited_error') return transientError(ErrorCode.RateLimited, 'Slack asked us to slow down', { retryAfterMs: (e.retryAfter ?? 1) * 1000, cause: error });
   const code = e?.data?.error;
@@ -55,6 +67,8 @@ export function asSlackError(error: unknown): AppError {
 const blocks = (content: MessageContent) => content.blocks as unknown as types.KnownBlock[];
 
 interface Tracked {
+  /** The bot client of the job's workspace. */
+  client: WebClient;
   channel: string;
   ts: string;
   requester: string;
@@ -67,7 +81,6 @@ interface Tracked {
 
 export interface JobMessagesDeps {
   runtime: Runtime;
-  client: WebClient;
   log: Logger;
   /** Minimum time between two chat.update calls on one message. */
   updateEveryMs: number;
@@ -111,15 +124,15 @@ export class JobMessages {
   }
 
   /** Posts the job message and records it, so the deliverer (in any process) finds its thread. */
-  async post(g: Generation, input: { channel: string; threadTs?: string; requester: string; verb?: string; creditsLeft?: number; status: JobStatus }): Promise<{ channel: string; ts: string }> {
+  async post(g: Generation, input: { client: WebClient; channel: string; threadTs?: string; requester: string; verb?: string; creditsLeft?: number; status: JobStatus }): Promise<{ channel: string; ts: string }> {
     const content = jobMessage({ generation: g, requester: input.requester, ...(input.verb ? { verb: input.verb } : {}), ...(input.creditsLeft !== undefined ? { creditsLeft: input.creditsLeft } : {}), status: input.status });
-    const posted = await this.deps.client.chat.postMessage({ channel: input.channel, text: content.text, blocks: blocks(content), ...(input.threadTs ? { thread_ts: input.threadTs } : {}), unfurl_links: false });
+    const posted = await input.client.chat.postMessage({ channel: input.channel, text: content.text, blocks: blocks(content), ...(input.threadTs ? { thread_ts: input.threadTs } : {}), unfurl_links: false });
     const channel = posted.channel ?? input.channel;
     const ts = posted.ts!;
     await recordDelivery(this.deps.runtime.db, { generationId: g.id, platform: 'slack', kind: 'job', channelId: channel, messageId: messageKey(channel, ts) });
     await this.slot(channel, ts);
     this.tracked.set(g.id, {
-      channel, ts, requester: input.requester, ...(input.verb ? { verb: input.verb } : {}), ...(input.creditsLeft !== undefined ? { creditsLeft: input.creditsLeft } : {}),
+      client: input.client, channel, ts, requester: input.requester, ...(input.verb ? { verb: input.verb } : {}), ...(input.creditsLeft !== undefined ? { creditsLeft: input.creditsLeft } : {}),
       last: JSON.stringify(content), due: Date.now() + this.deps.updateEveryMs,
     });
     return { channel, ts };
@@ -133,7 +146,7 @@ export class JobMessages {
    * A last word on a job message (done, failed, deleted): sent as soon as the update slot frees up.
    * `wait` keeps the caller until it is sent; otherwise it goes out in the background.
    */
-  async finish(channel: string, ts: string, content: MessageContent, wait: boolean): Promise<void> {
+  async finish(client: WebClient, channel: string, ts: string, content: MessageContent, wait: boolean): Promise<void> {
     const send = async (): Promise<void> => {
       if (!(await this.slot(channel, ts))) {
         const ttl = await this.deps.runtime.redis.pttl(this.throttleKey(channel, ts));
@@ -143,7 +156,7 @@ export class JobMessages {
         });
         return send();
       }
-      await this.deps.client.chat.update({ channel, ts, text: content.text, blocks: blocks(content) });
+      await client.chat.update({ channel, ts, text: content.text, blocks: blocks(content) });
     };
     if (wait) return send();
     send().catch((err: unknown) => this.deps.log.warn({ err: asSlackError(err), channel, ts }, 'slack: final job message update failed'));
@@ -169,7 +182,7 @@ export class JobMessages {
         const text = JSON.stringify(content);
         if (text === t.last || !(await this.slot(t.channel, t.ts))) continue;
         t.last = text;
-        await this.deps.client.chat.update({ channel: t.channel, ts: t.ts, text: content.text, blocks: blocks(content) })
+        await t.client.chat.update({ channel: t.channel, ts: t.ts, text: content.text, blocks: blocks(content) })
           .catch((err: unknown) => this.deps.log.warn({ err: asSlackError(err), generationId: id }, 'slack: progress update failed'));
       }
     } catch (err) {
@@ -182,7 +195,8 @@ export class JobMessages {
 
 export interface SlackDelivererDeps {
   runtime: Runtime;
-  client: WebClient;
+  /** The bot client of the generation's workspace (one token, or its installation's). */
+  tokens: SlackTokens;
   log: Logger;
   jobs: JobMessages;
   /** How long to wait for the job message record of a job that finished within moments of admission. */
@@ -211,7 +225,7 @@ export class SlackDeliverer implements Deliverer {
   }
 
   async deliverClip({ generation: g, clip }: DeliveryContext): Promise<Delivered> {
-    const { runtime, client, jobs } = this.deps;
+    const { runtime, tokens, jobs } = this.deps;
     const db = runtime.db;
     const reply = replyOf(g);
     const done = await findDelivery(db, g.id, 'slack', 'clip');
@@ -219,12 +233,14 @@ export class SlackDeliverer implements Deliverer {
     if (!clip) throw permanentError(ErrorCode.BackendFailed, 'the finished clip is no longer stored');
     jobs.untrack(g.id);
     try {
+      // Uninstalled since admission: a permanent error, so the worker releases the credits at once.
+      const { client } = await tokens.forWorkspace(workspaceOf(reply));
       const job = await this.jobRecord(g.id);
       const channel = job?.channel ?? reply.channelId;
       let thread = reply.threadId ?? job?.ts;
       if (!thread) {
         // The job message never made it (a crash right after admission): the clip gets a parent of its own.
-        const parent = await jobs.post(g, { channel, requester: reply.userId, ...(reply.verb ? { verb: reply.verb } : {}), status: { kind: 'uploading' } });
+        const parent = await jobs.post(g, { client, channel, requester: reply.userId, ...(reply.verb ? { verb: reply.verb } : {}), status: { kind: 'uploading' } });
         jobs.untrack(g.id);
         thread = parent.ts;
       }
@@ -236,7 +252,7 @@ export class SlackDeliverer implements Deliverer {
         const fileId = (uploaded.files as { files?: { id?: string }[] }[] | undefined)?.[0]?.files?.[0]?.id;
         if (!fileId) throw transientError(ErrorCode.Internal, 'files.uploadV2 returned no file id');
         await recordDelivery(db, { generationId: g.id, platform: 'slack', kind: 'file', channelId: channel, messageId: `file:${fileId}` });
-        this.background(this.recordFileMessage(g.id, fileId, channel));
+        this.background(this.recordFileMessage(client, g.id, fileId, channel));
       }
       const card = clipCard(g, reply.userId);
       const posted = await client.chat.postMessage({ channel, thread_ts: thread, text: card.text, blocks: blocks(card), unfurl_links: false });
@@ -245,7 +261,7 @@ export class SlackDeliverer implements Deliverer {
       if (job) {
         const charged = g.chargedCredits ?? g.estimatedCredits;
         const final = jobMessage({ generation: g, requester: reply.userId, ...(reply.verb ? { verb: reply.verb } : {}), status: { kind: 'done', charged } });
-        void jobs.finish(job.channel, job.ts, final, false);
+        void jobs.finish(client, job.channel, job.ts, final, false);
       }
       return { channelId: channel, messageId };
     } catch (error) {
@@ -254,19 +270,23 @@ export class SlackDeliverer implements Deliverer {
   }
 
   async deliverFailure({ generation: g }: DeliveryContext): Promise<void> {
-    const { runtime, client, jobs } = this.deps;
+    const { runtime, tokens, jobs } = this.deps;
     const reply = replyOf(g);
     jobs.untrack(g.id);
     const status: JobStatus = g.state === 'cancelled' ? { kind: 'cancelled' } : { kind: 'failed', message: g.errorMessage ?? 'The video service failed on this one.' };
     const content = jobMessage({ generation: g, requester: reply.userId, ...(reply.verb ? { verb: reply.verb } : {}), status });
     try {
+      const { client } = await tokens.forWorkspace(workspaceOf(reply));
       const job = await this.jobRecord(g.id);
-      if (job) return await jobs.finish(job.channel, job.ts, content, true);
+      if (job) return await jobs.finish(client, job.channel, job.ts, content, true);
       if (await findDelivery(runtime.db, g.id, 'slack', 'failure')) return;
       const posted = await client.chat.postMessage({ channel: reply.channelId, text: content.text, blocks: blocks(content), ...(reply.threadId ? { thread_ts: reply.threadId } : {}) });
       await recordDelivery(runtime.db, { generationId: g.id, platform: 'slack', kind: 'failure', channelId: reply.channelId, messageId: messageKey(posted.channel ?? reply.channelId, posted.ts!) });
     } catch (error) {
-      throw asSlackError(error);
+      const e = asSlackError(error);
+      // Nobody is left there to tell, and the credits are released already: nothing to retry.
+      if (e.context.slack === NOT_INSTALLED) return void this.deps.log.info({ generationId: g.id, installation: e.context.installation }, 'slack: failure not posted; the app is no longer installed there');
+      throw e;
     }
   }
 
@@ -279,10 +299,10 @@ export class SlackDeliverer implements Deliverer {
    * files.uploadV2 doesn't return the message ts; shares fill in asynchronously (node-slack-sdk #1865),
    * so files.info is polled briefly. Recorded, a 🔁 on the video itself finds its clip.
    */
-  private async recordFileMessage(generationId: string, fileId: string, channel: string): Promise<void> {
+  private async recordFileMessage(client: WebClient, generationId: string, fileId: string, channel: string): Promise<void> {
     for (let attempt = 0; attempt < 8; attempt++) {
       await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
-      const info = await this.deps.client.files.info({ file: fileId });
+      const info = await client.files.info({ file: fileId });
       const shares = (info.file?.shares ?? {}) as Record<string, Record<string, { ts?: string }[]>>;
       const ts = shares.public?.[channel]?.[0]?.ts ?? shares.private?.[channel]?.[0]?.ts;
       if (ts) {

@@ -14,6 +14,7 @@ import type { Runtime } from '../../src/runtime.ts';
 import type { TeamRef } from '../../src/teams.ts';
 import { asSlackError, type JobMessages, type SlackReply } from './deliver.ts';
 import { fetchSlackImage } from './files.ts';
+import type { SlackTokens } from './installations.ts';
 import { memberRef, type SlackFileRef } from './parse.ts';
 import { errorText } from './render.ts';
 
@@ -21,14 +22,37 @@ type WebClient = webApi.WebClient;
 
 export interface SlackDeps {
   runtime: Runtime;
+  /** The bot client and token for the request at hand (see `forRequest`): in OAuth mode, its team's installation. */
   client: WebClient;
   token: string;
+  /** Bot clients by team: the one token (single workspace) or each team's installation (OAuth mode). */
+  tokens: SlackTokens;
   apiUrl: string;
   log: Logger;
   jobs: JobMessages;
   adminUserIds: ReadonlySet<string>;
   /** Runs post-ack work with bounded concurrency; errors are logged, never thrown at Bolt. */
   later(work: () => Promise<void>): void;
+}
+
+/**
+ * The deps for one request. In OAuth mode Bolt authorized it through the installation store, and its
+ * `client` and `context.botToken` are that team's; in single-workspace mode they are the one token anyway.
+ */
+export function forRequest(deps: SlackDeps, client: WebClient, context: { botToken?: string }): SlackDeps {
+  if (!deps.tokens.multiWorkspace || !context.botToken) return deps;
+  return { ...deps, client, token: context.botToken };
+}
+
+/** The installation a request was authorized with, for its replyTo (org-wide installs bill and deliver through the org). */
+export function installationOf(context: { enterpriseId?: string; isEnterpriseInstall?: boolean }): { enterpriseId?: string; enterpriseInstall?: true } {
+  return { ...(context.enterpriseId ? { enterpriseId: context.enterpriseId } : {}), ...(context.isEnterpriseInstall ? { enterpriseInstall: true as const } : {}) };
+}
+
+/** The workspace of an interaction (its `team`; null in org-level payloads, then Bolt's context) and its installation. */
+export function interactionWorkspace(teamId: string | undefined, context: { teamId?: string; enterpriseId?: string; isEnterpriseInstall?: boolean }): { workspaceId?: string; enterpriseId?: string; enterpriseInstall?: true } {
+  const workspaceId = teamId ?? context.teamId;
+  return { ...(workspaceId ? { workspaceId } : {}), ...installationOf(context) };
 }
 
 /** Where a request came from, and where its messages go. */
@@ -41,6 +65,9 @@ export interface Origin {
   threadTs?: string;
   idempotencyKey: string;
   workspaceId?: string;
+  /** The org of the workspace, and whether the app is installed org-wide (then the org's installation serves it). */
+  enterpriseId?: string;
+  enterpriseInstall?: boolean;
   /** The command's or shortcut's response_url: only a fallback for private notes, never for clips. */
   respond?: RespondFn;
   verb?: string;
@@ -71,6 +98,8 @@ function replyTarget(origin: Origin): ReplyTarget & SlackReply {
     ...(origin.threadTs ? { threadId: origin.threadTs } : {}),
     ...(origin.verb ? { verb: origin.verb } : {}),
     ...(origin.workspaceId ? { workspaceId: origin.workspaceId } : {}),
+    ...(origin.enterpriseId ? { enterpriseId: origin.enterpriseId } : {}),
+    ...(origin.enterpriseInstall ? { enterpriseInstall: true } : {}),
   };
 }
 
@@ -105,7 +134,7 @@ async function admitted(deps: SlackDeps, origin: Origin, admit: () => Promise<Ad
   if (!g) return;
   try {
     await deps.jobs.post(g, {
-      channel: origin.channelId, ...(origin.threadTs ? { threadTs: origin.threadTs } : {}), requester: origin.userId,
+      client: deps.client, channel: origin.channelId, ...(origin.threadTs ? { threadTs: origin.threadTs } : {}), requester: origin.userId,
       ...(origin.verb ? { verb: origin.verb } : {}), creditsLeft: result.creditsRemaining,
       status: { kind: 'queued', ahead: await aheadOf(deps.runtime.db, g.id) },
     });

@@ -13,7 +13,7 @@ import { renderUsageChart } from '../../../src/charts/usage-chart.ts';
 import { listGenerations } from '../../../src/generations.ts';
 import type { TeamRef } from '../../../src/teams.ts';
 import { asSlackError } from '../deliver.ts';
-import { isAdmin, tell, type SlackDeps } from '../flow.ts';
+import { forRequest, isAdmin, tell, type SlackDeps } from '../flow.ts';
 import { ADMIN_HELP, memberRef, parseAdminText, teamRef, type AdminCommand } from '../parse.ts';
 import { creditsText, errorText, grantModal, HOME_ACTIONS, homeView, limitModal, usageText, VIEWS } from '../render.ts';
 
@@ -97,9 +97,10 @@ export async function publishHome(deps: SlackDeps, team: TeamRef, userId: string
   await deps.client.views.publish({ user_id: userId, view: homeView({ user: userId, summary, recent, ...(adminPart ? { admin: adminPart } : {}) }) as never });
 }
 
-export function registerAdmin(app: App, deps: SlackDeps): void {
-  app.command('/dream-credits', async ({ command, ack, context, respond }) => {
+export function registerAdmin(app: App, base: SlackDeps): void {
+  app.command('/dream-credits', async ({ command, ack, context, respond, client }) => {
     await ack();
+    const deps = forRequest(base, client, context);
     const to = { channelId: command.channel_id, userId: command.user_id, respond };
     deps.later(async () => {
       try {
@@ -110,8 +111,9 @@ export function registerAdmin(app: App, deps: SlackDeps): void {
     });
   });
 
-  app.command('/dream-admin', async ({ command, ack, context, respond }) => {
+  app.command('/dream-admin', async ({ command, ack, context, respond, client }) => {
     await ack();
+    const deps = forRequest(base, client, context);
     const to = { channelId: command.channel_id, userId: command.user_id, respond };
     deps.later(async () => {
       try {
@@ -123,31 +125,33 @@ export function registerAdmin(app: App, deps: SlackDeps): void {
     });
   });
 
-  app.event('app_home_opened', async ({ event, body, context }) => {
+  app.event('app_home_opened', async ({ event, body, context, client }) => {
     if (event.tab !== 'home') return;
+    const deps = forRequest(base, client, context);
     deps.later(() => publishHome(deps, teamRef(context, body.team_id), event.user));
   });
 
-  app.action<BlockAction>(HOME_ACTIONS.refresh, async ({ ack, body, context }) => {
+  app.action<BlockAction>(HOME_ACTIONS.refresh, async ({ ack, body, context, client }) => {
     await ack();
+    const deps = forRequest(base, client, context);
     deps.later(() => publishHome(deps, teamRef(context, body.team?.id), body.user.id));
   });
 
   app.action<BlockAction>(HOME_ACTIONS.setLimit, async ({ ack, body, client, context }) => {
     await ack();
-    const summary = await memberSummary(deps.runtime, teamRef(context, body.team?.id), memberRef(body.user.id));
+    const summary = await memberSummary(base.runtime, teamRef(context, body.team?.id), memberRef(body.user.id));
     await client.views.open({ trigger_id: body.trigger_id, view: limitModal({ limit: summary.teamLimit, period: summary.period }) as never })
-      .catch((err: unknown) => deps.log.warn({ err: asSlackError(err) }, 'slack: views.open failed'));
+      .catch((err: unknown) => base.log.warn({ err: asSlackError(err) }, 'slack: views.open failed'));
   });
 
   app.action<BlockAction>(HOME_ACTIONS.grant, async ({ ack, body, client }) => {
     await ack();
     await client.views.open({ trigger_id: body.trigger_id, view: grantModal() as never })
-      .catch((err: unknown) => deps.log.warn({ err: asSlackError(err) }, 'slack: views.open failed'));
+      .catch((err: unknown) => base.log.warn({ err: asSlackError(err) }, 'slack: views.open failed'));
   });
 
-  app.view<ViewSubmitAction>(VIEWS.limit, (args) => adminForm(deps, args, 'limit'));
-  app.view<ViewSubmitAction>(VIEWS.grant, (args) => adminForm(deps, args, 'amount'));
+  app.view<ViewSubmitAction>(VIEWS.limit, (args) => adminForm(forRequest(base, args.client, args.context), args, 'limit'));
+  app.view<ViewSubmitAction>(VIEWS.grant, (args) => adminForm(forRequest(base, args.client, args.context), args, 'amount'));
 }
 
 /** The Home tab's admin forms: the right is checked again at submit time, and the form shows any error. */

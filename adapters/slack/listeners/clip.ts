@@ -8,7 +8,7 @@ import { findDelivery, findGenerationByMessage } from '../../../src/deliveries.t
 import { getGeneration, type Generation } from '../../../src/generations.ts';
 import type { RemixAction } from '../../../src/remix.ts';
 import { asSlackError, replyOf } from '../deliver.ts';
-import { follow, isAdmin, tell, type SlackDeps } from '../flow.ts';
+import { follow, forRequest, installationOf, interactionWorkspace, isAdmin, tell, type SlackDeps } from '../flow.ts';
 import { keys, messageKey, splitMessageKey, teamRef } from '../parse.ts';
 import { ACTIONS, dreamModal, jobMessage, VIEWS } from '../render.ts';
 
@@ -32,23 +32,25 @@ function where(body: BlockAction): { channel: string; messageTs: string; threadT
   return { channel, messageTs, threadTs: (body.message?.thread_ts as string | undefined) ?? messageTs };
 }
 
-export function registerClip(app: App, deps: SlackDeps): void {
+export function registerClip(app: App, base: SlackDeps): void {
   for (const [actionId, action, verb] of FOLLOW_UPS) {
-    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action: button, context }) => {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action: button, context, client }) => {
       await ack();
+      const deps = forRequest(base, client, context);
       const at = where(body);
       if (!at) return;
       const origin = {
         team: teamRef(context, body.team?.id), userId: body.user.id, userName: body.user.name, channelId: at.channel, threadTs: at.threadTs,
         // A double click, or a redelivered payload, is the same request.
-        idempotencyKey: keys.action(at.channel, at.messageTs, actionId, body.user.id), verb, ...(body.team?.id ? { workspaceId: body.team.id } : {}),
+        idempotencyKey: keys.action(at.channel, at.messageTs, actionId, body.user.id), verb, ...interactionWorkspace(body.team?.id, context),
       };
       deps.later(() => follow(deps, origin, { action, parentId: button.value ?? '' }));
     });
   }
 
-  app.action<BlockAction<ButtonAction>>(ACTIONS.remix, async ({ ack, body, action, client }) => {
+  app.action<BlockAction<ButtonAction>>(ACTIONS.remix, async ({ ack, body, action, client, context }) => {
     await ack();
+    const deps = forRequest(base, client, context);
     const at = where(body);
     const parent = action.value ? await getGeneration(deps.runtime.db, action.value) : null;
     if (!at || !parent) return;
@@ -68,8 +70,9 @@ export function registerClip(app: App, deps: SlackDeps): void {
     }
   });
 
-  app.action<BlockAction<ButtonAction>>(ACTIONS.delete, async ({ ack, body, action }) => {
+  app.action<BlockAction<ButtonAction>>(ACTIONS.delete, async ({ ack, body, action, client, context }) => {
     await ack();
+    const deps = forRequest(base, client, context);
     const at = where(body);
     if (!at) return;
     deps.later(async () => {
@@ -86,11 +89,12 @@ export function registerClip(app: App, deps: SlackDeps): void {
       const results = await Promise.allSettled(calls);
       for (const r of results) if (r.status === 'rejected') deps.log.info({ err: asSlackError(r.reason) }, 'slack: delete step failed (already gone?)');
       const job = splitMessageKey((await findDelivery(deps.runtime.db, g.id, 'slack', 'job'))?.messageId);
-      if (job) await deps.jobs.finish(job.channel, job.ts, jobMessage({ generation: g, requester, status: { kind: 'deleted', by: body.user.id } }), false);
+      if (job) await deps.jobs.finish(deps.client, job.channel, job.ts, jobMessage({ generation: g, requester, status: { kind: 'deleted', by: body.user.id } }), false);
     });
   });
 
-  app.event('reaction_added', async ({ event, body, context }) => {
+  app.event('reaction_added', async ({ event, body, context, client }) => {
+    const deps = forRequest(base, client, context);
     // Bolt's ignoreSelf drops the bot's own reactions already; this says so where it matters.
     if (event.user === context.botUserId || event.item.type !== 'message') return;
     if (event.reaction !== 'repeat' && !event.reaction.startsWith('repeat::')) return;
@@ -101,7 +105,7 @@ export function registerClip(app: App, deps: SlackDeps): void {
       const threadTs = await threadOf(deps, g);
       await follow(deps, {
         team: teamRef(context, body.team_id), userId: event.user, channelId: item.channel, ...(threadTs ? { threadTs } : {}),
-        idempotencyKey: keys.event(body.event_id), verb: 're-rolled a clip (:repeat:)', workspaceId: body.team_id,
+        idempotencyKey: keys.event(body.event_id), verb: 're-rolled a clip (:repeat:)', workspaceId: body.team_id, ...installationOf(context),
       }, { action: 'reroll', parentId: g.id });
     });
   });

@@ -9,7 +9,7 @@ import { toRequest } from '../../../commands/dream.ts';
 import { isAppError } from '../../../src/errors.ts';
 import { parseRequest, type ImageSource } from '../../../src/request.ts';
 import { asSlackError } from '../deliver.ts';
-import { dream, fetchImage, follow, tell, type SlackDeps } from '../flow.ts';
+import { dream, fetchImage, follow, forRequest, installationOf, interactionWorkspace, tell, type SlackDeps } from '../flow.ts';
 import {
   decodeMetadata, decodeSlackText, keys, mentionText, modalRequest, parseDreamText, parseModalState, teamRef,
   type ModalValues, type SlackFileRef,
@@ -54,9 +54,10 @@ export function registerDream(app: App, deps: SlackDeps): void {
     }
     const origin = {
       team: teamRef(context, command.team_id), userId: command.user_id, userName: command.user_name, channelId: command.channel_id,
-      idempotencyKey: keys.command(command.trigger_id), workspaceId: command.team_id, respond,
+      idempotencyKey: keys.command(command.trigger_id), workspaceId: command.team_id, ...installationOf(context), respond,
     };
-    deps.later(() => dream(deps, origin, async () => toRequest(parseDreamText(command.text))));
+    const d = forRequest(deps, client, context);
+    deps.later(() => dream(d, origin, async () => toRequest(parseDreamText(command.text))));
   });
 
   app.shortcut<MessageShortcut>({ callback_id: SHORTCUT_ID, type: 'message_action' }, async ({ shortcut, ack, client, respond }) => {
@@ -85,7 +86,7 @@ export function registerDream(app: App, deps: SlackDeps): void {
   app.view<ViewSubmitAction>(VIEWS.dream, (args) => submit(deps, args, false));
   app.view<ViewSubmitAction>(VIEWS.remix, (args) => submit(deps, args, true));
 
-  app.event('app_mention', async ({ event, body, context }) => {
+  app.event('app_mention', async ({ event, body, context, client }) => {
     // Bolt acked the envelope already; retries of it carry the same event_id, hence the same key.
     if (!event.user) return;
     const text = mentionText(event.text, context.botUserId);
@@ -93,23 +94,25 @@ export function registerDream(app: App, deps: SlackDeps): void {
     const origin = {
       team: teamRef(context, body.team_id), userId: event.user, channelId: event.channel, threadTs: event.thread_ts ?? event.ts,
       idempotencyKey: keys.event(body.event_id), workspaceId: (body as { context_team_id?: string }).context_team_id ?? body.team_id,
-      reactTo: { channel: event.channel, ts: event.ts },
+      ...installationOf(context), reactTo: { channel: event.channel, ts: event.ts },
     };
+    const d = forRequest(deps, client, context);
     if (!text && files.length === 0) {
-      deps.later(() => tell(deps, origin, 'Tell me what to dream, e.g. `@dreambot a paper boat drifts down a stream --ar 9:16`, or attach a picture to animate.'));
+      deps.later(() => tell(d, origin, 'Tell me what to dream, e.g. `@dreambot a paper boat drifts down a stream --ar 9:16`, or attach a picture to animate.'));
       return;
     }
-    deps.later(() => dream(deps, origin, async () => {
+    deps.later(() => dream(d, origin, async () => {
       const values = parseDreamText(text);
-      if (files[0]) values.image = await fetchImage(deps, files[0]);
-      if (files[1]) values.end_image = await fetchImage(deps, files[1]);
+      if (files[0]) values.image = await fetchImage(d, files[0]);
+      if (files[1]) values.end_image = await fetchImage(d, files[1]);
       return toRequest(values);
     }));
   });
 }
 
 /** A submitted dream or remix form: cheap checks on the form, then ack, then the real work. */
-async function submit(deps: SlackDeps, { ack, view, body, context }: SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs, remix: boolean): Promise<void> {
+async function submit(base: SlackDeps, { ack, view, body, context, client }: SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs, remix: boolean): Promise<void> {
+  const deps = forRequest(base, client, context);
   const meta = decodeMetadata(view.private_metadata);
   if (!meta) return ack({ response_action: 'errors', errors: { prompt: 'This form has expired. Run /dream again.' } });
   const values = parseModalState(view.state.values as never);
@@ -120,7 +123,7 @@ async function submit(deps: SlackDeps, { ack, view, body, context }: SlackViewMi
   await ack();
   const origin = {
     team: teamRef(context, body.team?.id), userId: body.user.id, userName: body.user.name, channelId: meta.c,
-    ...(meta.t ? { threadTs: meta.t } : {}), idempotencyKey: keys.view(view.id), ...(body.team?.id ? { workspaceId: body.team.id } : {}),
+    ...(meta.t ? { threadTs: meta.t } : {}), idempotencyKey: keys.view(view.id), ...interactionWorkspace(body.team?.id, context),
   };
   if (remix && meta.p) {
     const parentId = meta.p;

@@ -35,10 +35,16 @@ export function signSlackRequest(secret: string, body: string, timestamp = Math.
 }
 
 export class SlackDriver {
-  constructor(private readonly fake: FakeSlackServer, private readonly endpoint: string) {}
+  /** Sends as `workspace` (default: the fake's first) would: its team, its org, its installation's kind. */
+  constructor(private readonly fake: FakeSlackServer, private readonly endpoint: string, private readonly workspace?: FakeWorkspace) {}
 
   get ws(): FakeWorkspace {
-    return this.fake.ws;
+    return this.workspace ?? this.fake.ws;
+  }
+
+  /** The org of an org-wide install, as interaction payloads name it (null otherwise). */
+  private enterpriseObject() {
+    return this.ws.enterpriseId ? { id: this.ws.enterpriseId, name: 'Org' } : null;
   }
 
   /** POSTs a raw body, signed unless told otherwise. */
@@ -81,7 +87,7 @@ export class SlackDriver {
     const fields: Record<string, string> = {
       token: 'legacy-verification-token', team_id: this.ws.teamId, team_domain: this.ws.teamDomain, channel_id: c.id, channel_name: c.name,
       user_id: user, user_name: this.ws.user(user).name, command, text, api_app_id: this.ws.appId,
-      is_enterprise_install: 'false', response_url: this.ws.mintResponseUrl(this.fake.url), trigger_id: triggerId,
+      is_enterprise_install: String(this.ws.enterpriseInstall), response_url: this.ws.mintResponseUrl(this.fake.url), trigger_id: triggerId,
       ...(this.ws.enterpriseId ? { enterprise_id: this.ws.enterpriseId, enterprise_name: 'Org' } : {}),
     };
     const sent = this.post(new URLSearchParams(fields).toString(), 'application/x-www-form-urlencoded', options);
@@ -96,7 +102,7 @@ export class SlackDriver {
       type: 'message_action', token: 'legacy-verification-token', action_ts: `${Date.now() / 1000}`, callback_id: callbackId,
       trigger_id: this.ws.mintTrigger(user), response_url: this.ws.mintResponseUrl(this.fake.url), message_ts: m.ts,
       team: this.teamObject(), user: this.userObject(user), channel: { id: c.id, name: c.name },
-      is_enterprise_install: false, enterprise: this.ws.enterpriseId ? { id: this.ws.enterpriseId, name: 'Org' } : null,
+      is_enterprise_install: this.ws.enterpriseInstall, enterprise: this.enterpriseObject(),
       message: publicMessage(this.ws, this.fake.url, m),
     }, options);
   }
@@ -108,7 +114,7 @@ export class SlackDriver {
     const c = this.ws.channel(channel);
     return this.interactive({
       type: 'block_actions', token: 'legacy-verification-token', api_app_id: this.ws.appId, trigger_id: this.ws.mintTrigger(user),
-      team: this.teamObject(), user: this.userObject(user), enterprise: null, is_enterprise_install: false,
+      team: this.teamObject(), user: this.userObject(user), enterprise: this.ws.enterpriseInstall ? this.enterpriseObject() : null, is_enterprise_install: this.ws.enterpriseInstall,
       container: { type: 'message', message_ts: m.ts, channel_id: c.id, is_ephemeral: false, ...(m.threadTs ? { thread_ts: m.threadTs } : {}) },
       channel: { id: c.id, name: c.name }, message: publicMessage(this.ws, this.fake.url, m), state: { values: {} },
       response_url: this.ws.mintResponseUrl(this.fake.url),
@@ -123,7 +129,7 @@ export class SlackDriver {
     const { block, element } = findElement((home.view.blocks as unknown[]) ?? [], actionId);
     return this.interactive({
       type: 'block_actions', token: 'legacy-verification-token', api_app_id: this.ws.appId, trigger_id: this.ws.mintTrigger(user),
-      team: this.teamObject(), user: this.userObject(user), enterprise: null, is_enterprise_install: false,
+      team: this.teamObject(), user: this.userObject(user), enterprise: this.ws.enterpriseInstall ? this.enterpriseObject() : null, is_enterprise_install: this.ws.enterpriseInstall,
       container: { type: 'view', view_id: home.id },
       view: { id: home.id, type: 'home', blocks: home.view.blocks, private_metadata: home.view.private_metadata ?? '', callback_id: home.view.callback_id ?? '', state: { values: {} }, hash: home.hash, app_id: this.ws.appId, team_id: this.ws.teamId, bot_id: this.ws.botId },
       actions: [{ ...element, block_id: block.block_id, action_ts: `${Date.now() / 1000}` }],
@@ -148,7 +154,7 @@ export class SlackDriver {
     }
     return this.interactive({
       type: 'view_submission', token: 'legacy-verification-token', api_app_id: this.ws.appId, trigger_id: this.ws.mintTrigger(user),
-      team: this.teamObject(), user: this.userObject(user), enterprise: null, is_enterprise_install: false, response_urls: [],
+      team: this.teamObject(), user: this.userObject(user), enterprise: this.ws.enterpriseInstall ? this.enterpriseObject() : null, is_enterprise_install: this.ws.enterpriseInstall, response_urls: [],
       view: {
         id: stored.id, team_id: this.ws.teamId, type: 'modal', blocks: stored.view.blocks, private_metadata: stored.view.private_metadata ?? '',
         callback_id: stored.view.callback_id ?? '', state: { values: state }, hash: stored.hash, title: stored.view.title,
@@ -166,7 +172,9 @@ export class SlackDriver {
       api_app_id: this.ws.appId, event: { event_ts: `${Date.now() / 1000}`, ...event }, type: 'event_callback', event_id: eventId,
       event_time: Math.floor(Date.now() / 1000), is_ext_shared_channel: false,
       event_context: `4-${randomBytes(12).toString('hex')}`,
-      authorizations: [{ enterprise_id: this.ws.enterpriseId ?? null, team_id: this.ws.teamId, user_id: this.ws.botUserId, is_bot: true, is_enterprise_install: false }],
+      ...(this.ws.enterpriseId ? { enterprise_id: this.ws.enterpriseId } : {}),
+      // An org-wide installation is the org's, not a workspace's: its authorization names no team.
+      authorizations: [{ enterprise_id: this.ws.enterpriseId ?? null, team_id: this.ws.enterpriseInstall ? null : this.ws.teamId, user_id: this.ws.botUserId, is_bot: true, is_enterprise_install: this.ws.enterpriseInstall }],
     };
     const res = await this.post(JSON.stringify(envelope), 'application/json', options);
     return { ...res, eventId };
@@ -191,6 +199,16 @@ export class SlackDriver {
   async react(user: string, channel: string, ts: string, name: string, options: SendOptions & { eventId?: string } = {}): Promise<SentEvent> {
     const message = this.ws.react(user, channel, ts, name);
     return this.event({ type: 'reaction_added', user, reaction: name, item_user: message.user, item: { type: 'message', channel, ts }, event_ts: `${Date.now() / 1000}` }, options);
+  }
+
+  /** Slack tells the app it was uninstalled (call `fake.oauth.uninstall` first: the tokens stop working as this is sent). */
+  appUninstalled(options?: SendOptions): Promise<SentEvent> {
+    return this.event({ type: 'app_uninstalled' }, options);
+  }
+
+  /** Slack tells the app tokens were revoked: bot tokens are listed by bot user id. */
+  tokensRevoked(tokens: { oauth?: string[]; bot?: string[] }, options?: SendOptions): Promise<SentEvent> {
+    return this.event({ type: 'tokens_revoked', tokens }, options);
   }
 
   homeOpened(user: string, options?: SendOptions): Promise<SentEvent> {

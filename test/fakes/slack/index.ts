@@ -1,7 +1,8 @@
-export { startFakeSlack, type FakeSlackServer } from './server.ts';
+export { startFakeSlack, type FakeSlackServer, type FakeSlackServerOptions } from './server.ts';
 export { SlackDriver, signSlackRequest, type SendOptions, type SentEvent, type SlackResponse } from './driver.ts';
 export { FakeWorkspace, SlackError, DEFAULT_SCOPES, type FakeChannel, type FakeFile, type FakeMessage, type FakeSlackOptions, type FakeUser, type FakeView } from './model.ts';
 export { publicFile, publicMessage } from './methods.ts';
+export { AUTHORIZE_URL, FakeOAuth, type Approval, type Grant } from './oauth.ts';
 
 import type { FakeWorkspace } from './model.ts';
 

@@ -139,7 +139,7 @@ function checkView(view: unknown, surface: 'modal' | 'home'): Record<string, unk
 export const methods: Record<string, Method> = {
   'auth.test': ({ ws, baseUrl }) => ({
     url: `${baseUrl}/`, team: ws.teamDomain, user: 'dreambot', team_id: ws.teamId, user_id: ws.botUserId, bot_id: ws.botId,
-    is_enterprise_install: false, ...(ws.enterpriseId ? { enterprise_id: ws.enterpriseId } : {}),
+    is_enterprise_install: ws.enterpriseInstall, ...(ws.enterpriseId ? { enterprise_id: ws.enterpriseId } : {}),
   }),
 
   'chat.postMessage': ({ ws, baseUrl }, args) => {

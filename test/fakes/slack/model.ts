@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * The in-memory Slack the fake Web API serves: one workspace with users, channels, messages (threads
+ * The in-memory Slack the fake Web API serves: a workspace with users, channels, messages (threads
  * are messages with a `threadTs`), files, modal and Home views, triggers and response URLs. Tests read it
- * directly (`channelMessages`, `thread`, `calls`) to see what the app really posted.
+ * directly (`channelMessages`, `thread`, `calls`) to see what the app really posted. The server holds one
+ * or more of them (multi-workspace OAuth tests) and routes each call by its bot token.
  */
 
 export interface FakeUser {
@@ -122,6 +123,13 @@ export interface FakeSlackOptions {
   /** Milliseconds before a completed upload's share shows in files.info (node-slack-sdk #1865). */
   shareDelayMs?: number;
   now?: () => number;
+  /**
+   * Whether the app is already installed here with `botToken` (single-workspace mode; the default). False:
+   * no token works until an OAuth install (oauth.v2.access) issues one.
+   */
+  installed?: boolean;
+  /** Goes into every id this workspace mints (F…, C…, V…), so ids of two workspaces never collide. Default "0". */
+  idTag?: string;
 }
 
 export const DEFAULT_SCOPES = [
@@ -143,7 +151,12 @@ export class FakeWorkspace {
   readonly teamId: string;
   readonly teamDomain: string;
   readonly enterpriseId: string | undefined;
-  readonly botToken: string;
+  /** The bot token of the current installation ("" while the app is not installed here). */
+  botToken: string;
+  /** Every bot token the Web API accepts for this workspace (an org-wide install's token is in each of its workspaces). */
+  readonly tokens = new Set<string>();
+  /** The app is installed org-wide (on the enterprise), not on this workspace alone. */
+  enterpriseInstall = false;
   readonly botUserId: string;
   readonly botId: string;
   readonly appId: string;
@@ -166,12 +179,15 @@ export class FakeWorkspace {
   private readonly responseUrls = new Map<string, { issuedAt: number; uses: number }>();
   private lastTs = 0;
   private seq = 0;
+  private readonly idTag: string;
 
   constructor(options: FakeSlackOptions = {}) {
     this.teamId = options.teamId ?? 'T0FAKE0001';
     this.teamDomain = options.teamDomain ?? 'dreamers';
     this.enterpriseId = options.enterpriseId;
-    this.botToken = options.botToken ?? `xoxb-fake-${randomBytes(8).toString('hex')}`;
+    this.botToken = options.installed === false ? '' : (options.botToken ?? `xoxb-fake-${randomBytes(8).toString('hex')}`);
+    if (this.botToken) this.tokens.add(this.botToken);
+    this.idTag = options.idTag ?? '0';
     this.botUserId = options.botUserId ?? 'U0DREAMBOT';
     this.botId = options.botId ?? 'B0DREAMBOT';
     this.appId = options.appId ?? 'A0DREAMBOT';
@@ -184,7 +200,7 @@ export class FakeWorkspace {
 
   id(prefix: string): string {
     this.seq += 1;
-    return `${prefix}0${this.seq.toString(36).toUpperCase().padStart(8, '0')}`;
+    return `${prefix}${this.idTag}${this.seq.toString(36).toUpperCase().padStart(8, '0')}`;
   }
 
   /** Slack message timestamps: seconds.micros, unique and increasing within the workspace. */
@@ -310,6 +326,10 @@ export class FakeWorkspace {
     const id = randomBytes(12).toString('hex');
     this.responseUrls.set(id, { issuedAt: this.now(), uses: 0 });
     return `${baseUrl}/response/${id}`;
+  }
+
+  hasResponseUrl(id: string): boolean {
+    return this.responseUrls.has(id);
   }
 
   /** At most 5 uses within 30 minutes; then 404 like Slack. */

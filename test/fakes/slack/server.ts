@@ -1,16 +1,29 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { methods, methodScopes, type MethodContext } from './methods.ts';
 import { FakeWorkspace, SlackError, type FakeSlackOptions } from './model.ts';
+import { FakeOAuth } from './oauth.ts';
 
 /**
  * A local Slack Web API for the real Bolt App and WebClient: POST /api/<method> with a Bearer token and
  * a form, JSON or multipart body; the upload URLs files.getUploadURLExternal hands out; url_private file
  * hosting (bytes with the bot token, an HTML login page without it, as Slack does); response_url sinks.
  * GET /_fake/state dumps the workspace for local trials.
+ *
+ * One app, one or more workspaces: each call goes to the workspace its bot token belongs to (an org-wide
+ * token to the workspace the call names with team_id or a channel), so a workspace only ever sees calls
+ * made with its own installation's token. `oauth.v2.access` (no token) installs the app (see oauth.ts).
  */
 export interface FakeSlackServer {
+  /** The first workspace: the only one in single-workspace tests. */
   ws: FakeWorkspace;
+  /** Every workspace, by team id. */
+  workspaces: Map<string, FakeWorkspace>;
+  /** Another workspace of the same app (same app id and signing secret), not installed unless told. */
+  addWorkspace(options: FakeSlackOptions & { teamId: string }): FakeWorkspace;
+  /** Slack's OAuth side: client credentials, the authorize page (`approve`), codes, issued and revoked tokens. */
+  oauth: FakeOAuth;
   /** http://127.0.0.1:PORT */
   url: string;
   /** What the app's SLACK_API_URL should be: http://127.0.0.1:PORT/api/ */
@@ -77,37 +90,86 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-export async function startFakeSlack(options: FakeSlackOptions & { port?: number; host?: string } = {}): Promise<FakeSlackServer> {
+export interface FakeSlackServerOptions extends FakeSlackOptions {
+  port?: number;
+  host?: string;
+  /** The app's OAuth client credentials (SLACK_CLIENT_ID / SLACK_CLIENT_SECRET point at these). */
+  clientId?: string;
+  clientSecret?: string;
+}
+
+export async function startFakeSlack(options: FakeSlackServerOptions = {}): Promise<FakeSlackServer> {
   const ws = new FakeWorkspace(options);
+  const workspaces = new Map<string, FakeWorkspace>([[ws.teamId, ws]]);
+  const oauth = new FakeOAuth(
+    options.clientId ?? `${Date.now() % 1e12}.${randomBytes(6).readUIntBE(0, 6)}`,
+    options.clientSecret ?? randomBytes(16).toString('hex'),
+    () => [...workspaces.values()], ws.now,
+  );
   let baseUrl = '';
+
+  function addWorkspace(more: FakeSlackOptions & { teamId: string }): FakeWorkspace {
+    if (workspaces.has(more.teamId)) throw new Error(`workspace ${more.teamId} exists`);
+    const added = new FakeWorkspace({
+      appId: ws.appId, signingSecret: ws.signingSecret, shareDelayMs: ws.shareDelayMs, now: ws.now,
+      botUserId: `U0BOT${more.teamId.slice(1, 6)}`, botId: `B0BOT${more.teamId.slice(1, 6)}`, idTag: String(workspaces.size), installed: false, ...more,
+    });
+    workspaces.set(added.teamId, added);
+    return added;
+  }
+
+  /** The workspace a token answers for; an org-wide token serves each workspace of its org, so the call's team_id or channel picks one. */
+  function route(token: string, args: Record<string, unknown>): FakeWorkspace | undefined {
+    const holders = [...workspaces.values()].filter((w) => w.tokens.has(token));
+    if (holders.length <= 1) return holders[0];
+    const channel = [args.channel, args.channel_id].find((v): v is string => typeof v === 'string');
+    return holders.find((w) => w.teamId === args.team_id) ?? holders.find((w) => channel !== undefined && w.channels.has(channel)) ?? holders[0];
+  }
+
+  function basicAuth(req: IncomingMessage): { id: string; secret: string } | null {
+    const m = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (!m) return null;
+    const [id, ...rest] = Buffer.from(m[1]!, 'base64').toString('utf8').split(':');
+    return { id: id ?? '', secret: rest.join(':') };
+  }
 
   async function api(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
     const body = await readBody(req);
     let token: string | undefined;
     let args: Record<string, unknown> = {};
-    const record = (ok: boolean, error?: string, result?: Record<string, unknown>) => ws.calls.push({ method, args, token, at: ws.now(), ok, ...(error ? { error } : {}), ...(result ? { result } : {}) });
+    let target: FakeWorkspace = ws;
+    const record = (ok: boolean, error?: string, result?: Record<string, unknown>) => target.calls.push({ method, args, token, at: target.now(), ok, ...(error ? { error } : {}), ...(result ? { result } : {}) });
     try {
       const parsed = await parseArgs(req, body);
       args = parsed.args;
+      if (method === 'oauth.v2.access') {
+        // No token: the client credentials and the code are the authentication.
+        const result = oauth.exchange(args, basicAuth(req));
+        target = workspaces.get((result.team as { id?: string } | null)?.id ?? '') ?? [...workspaces.values()].find((w) => w.tokens.has(String(result.access_token))) ?? ws;
+        record(true, undefined, { ...result, access_token: '[issued]' });
+        return send(res, 200, { ok: true, ...result });
+      }
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
       // Slack takes a token in a form body, but a JSON body must use the Authorization header.
       token = bearer?.[1] ?? (!parsed.json && typeof args.token === 'string' ? args.token : undefined);
       const impl = methods[method];
       if (!impl) throw new SlackError('unknown_method');
       if (!token) throw new SlackError('not_authed');
-      if (token !== ws.botToken) throw new SlackError('invalid_auth');
+      const holder = route(token, args);
+      if (!holder) throw new SlackError(oauth.revoked.has(token) ? 'token_revoked' : 'invalid_auth');
+      target = holder;
       const needed = methodScopes[method];
-      if (needed && !ws.scopes.has(needed)) throw new SlackError('missing_scope', { needed, provided: [...ws.scopes].join(',') });
-      const fault = ws.takeFault(method);
+      if (needed && !holder.scopes.has(needed)) throw new SlackError('missing_scope', { needed, provided: [...holder.scopes].join(',') });
+      const fault = holder.takeFault(method);
       if (fault) {
         record(false, fault.error);
         if (fault.status === 429) return send(res, 429, { ok: false, error: fault.error }, { 'retry-after': String(fault.retryAfter ?? 1) });
         return send(res, fault.status ?? 200, { ok: false, error: fault.error });
       }
-      const ctx: MethodContext = { ws, baseUrl };
+      const ctx: MethodContext = { ws: holder, baseUrl };
       const result = impl(ctx, args);
       record(true, undefined, result);
-      send(res, 200, { ok: true, ...result }, { 'x-oauth-scopes': [...ws.scopes].join(',') });
+      send(res, 200, { ok: true, ...result }, { 'x-oauth-scopes': [...holder.scopes].join(',') });
     } catch (error) {
       if (!(error instanceof SlackError)) throw error;
       record(false, error.error);
@@ -115,9 +177,11 @@ export async function startFakeSlack(options: FakeSlackOptions & { port?: number
     }
   }
 
+  const fileOwner = (fileId: string) => [...workspaces.values()].find((w) => w.files.has(fileId));
+
   /** The upload URL: raw bytes or a multipart file part, no token needed (it is pre-signed). */
   async function upload(req: IncomingMessage, res: ServerResponse, fileId: string): Promise<void> {
-    const f = ws.files.get(fileId);
+    const f = fileOwner(fileId)?.files.get(fileId);
     if (!f || f.completed) return send(res, 404, 'Not Found');
     const body = await readBody(req);
     const type = (req.headers['content-type'] ?? '').toLowerCase();
@@ -132,11 +196,12 @@ export async function startFakeSlack(options: FakeSlackOptions & { port?: number
     send(res, 200, `OK - ${data.length}`);
   }
 
-  function download(req: IncomingMessage, res: ServerResponse, fileId: string): void {
-    const f = ws.files.get(fileId);
+  function download(req: IncomingMessage, res: ServerResponse, teamId: string, fileId: string): void {
+    const owner = workspaces.get(teamId);
+    const f = owner?.files.get(fileId);
     const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     // Without a valid token (or without files:read) Slack answers 200 with its login page (bolt-js #2585).
-    if (!f || f.deleted || !f.data || bearer !== ws.botToken || !ws.scopes.has('files:read')) {
+    if (!owner || !f || f.deleted || !f.data || !bearer || !owner.tokens.has(bearer) || !owner.scopes.has('files:read')) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       return void res.end(LOGIN_PAGE);
     }
@@ -152,7 +217,8 @@ export async function startFakeSlack(options: FakeSlackOptions & { port?: number
     } catch {
       return send(res, 400, 'invalid_payload');
     }
-    const outcome = ws.useResponseUrl(id, parsed);
+    const owner = [...workspaces.values()].find((w) => w.hasResponseUrl(id)) ?? ws;
+    const outcome = owner.useResponseUrl(id, parsed);
     if (outcome === 'ok') return send(res, 200, 'ok');
     send(res, 404, outcome);
   }
@@ -165,7 +231,7 @@ export async function startFakeSlack(options: FakeSlackOptions & { port?: number
       if (req.method === 'POST' && (m = /^\/api\/([\w.]+)$/.exec(path))) return api(req, res, m[1]!);
       if (req.method === 'GET' && (m = /^\/api\/([\w.]+)$/.exec(path))) return send(res, 200, { ok: false, error: 'invalid_request_method' });
       if (req.method === 'POST' && (m = /^\/upload\/v1\/(\w+)$/.exec(path))) return upload(req, res, m[1]!);
-      if (req.method === 'GET' && (m = /^\/files-pri\/\w+-(\w+)\//.exec(path))) return download(req, res, m[1]!);
+      if (req.method === 'GET' && (m = /^\/files-pri\/(\w+)-(\w+)\//.exec(path))) return download(req, res, m[1]!, m[2]!);
       if (req.method === 'POST' && (m = /^\/response\/(\w+)$/.exec(path))) return respond(req, res, m[1]!);
       if (req.method === 'GET' && path === '/_fake/state') return send(res, 200, snapshot(ws));
       send(res, 404, 'Not Found');
@@ -179,7 +245,7 @@ export async function startFakeSlack(options: FakeSlackOptions & { port?: number
   const port = (server.address() as AddressInfo).port;
   baseUrl = `http://${options.host ?? '127.0.0.1'}:${port}`;
   return {
-    ws,
+    ws, workspaces, addWorkspace, oauth,
     url: baseUrl,
     apiUrl: `${baseUrl}/api/`,
     close: () => new Promise<void>((resolve) => {
