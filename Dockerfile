@@ -24,6 +24,7 @@ COPY --from=build /app/commands ./commands
 COPY --from=build /app/adapters ./adapters
 COPY --from=build /app/migrations ./migrations
 COPY --from=build /app/bin ./bin
+COPY --from=build /app/workflows ./workflows
 # Root owns the code; the service runs unprivileged and writes only to /tmp (ffmpeg scratch files).
 USER node
 ENV FFMPEG_PATH=/usr/bin/ffmpeg \
