@@ -2,6 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { publicFile, publicMessage } from './methods.ts';
 import type { FakeFile, FakeMessage, FakeWorkspace } from './model.ts';
 import type { FakeSlackServer } from './server.ts';
+import { newEnvelopeId, type EnvelopeType, type SocketAck } from './socket-mode.ts';
 
 /**
  * Sends what Slack sends to an app's request URL, signed with the signing secret the way Slack signs
@@ -16,6 +17,8 @@ export interface SendOptions {
   signature?: string;
   retryNum?: number;
   retryReason?: string;
+  /** Socket Mode: reuse this envelope id (a redelivery of the same envelope). */
+  envelopeId?: string;
 }
 
 export interface SlackResponse {
@@ -23,6 +26,9 @@ export interface SlackResponse {
   text: string;
   json: Record<string, unknown> | null;
   ms: number;
+  /** Socket Mode: the envelope's id and the app's ack of it (absent when none came). */
+  envelopeId?: string;
+  ack?: SocketAck;
 }
 
 export interface SentEvent extends SlackResponse {
@@ -35,7 +41,12 @@ export function signSlackRequest(secret: string, body: string, timestamp = Math.
 }
 
 export class SlackDriver {
-  /** Sends as `workspace` (default: the fake's first) would: its team, its org, its installation's kind. */
+  /**
+   * Sends as `workspace` (default: the fake's first) would: its team, its org, its installation's kind.
+   * `endpoint` 'socket': every request goes as a Socket Mode envelope instead (commands as slash_commands,
+   * `payload=` forms as interactive, event envelopes as events_api) and its answer is the app's ack:
+   * status 200 with the ack's payload (none when empty), or 504 when no ack came within 5 s.
+   */
   constructor(private readonly fake: FakeSlackServer, private readonly endpoint: string, private readonly workspace?: FakeWorkspace) {}
 
   get ws(): FakeWorkspace {
@@ -49,6 +60,7 @@ export class SlackDriver {
 
   /** POSTs a raw body, signed unless told otherwise. */
   async post(body: string, contentType: string, options: SendOptions = {}): Promise<SlackResponse> {
+    if (this.endpoint === 'socket') return this.viaSocket(body, contentType, options);
     const headers: Record<string, string> = { 'content-type': contentType, ...signSlackRequest(this.ws.signingSecret, body, options.timestamp) };
     if (options.signature !== undefined) headers['x-slack-signature'] = options.signature;
     if (options.retryNum !== undefined) headers['x-slack-retry-num'] = String(options.retryNum);
@@ -64,6 +76,32 @@ export class SlackDriver {
       json = null;
     }
     return { status: res.status, text, json, ms };
+  }
+
+  /** The same request as a Socket Mode envelope; the ack is the answer. */
+  private async viaSocket(body: string, contentType: string, options: SendOptions): Promise<SlackResponse> {
+    let type: EnvelopeType;
+    let payload: Record<string, unknown>;
+    if (contentType.startsWith('application/json')) {
+      type = 'events_api';
+      payload = JSON.parse(body) as Record<string, unknown>;
+    } else {
+      const form = new URLSearchParams(body);
+      const interactive = form.get('payload');
+      type = interactive !== null ? 'interactive' : 'slash_commands';
+      payload = interactive !== null ? (JSON.parse(interactive) as Record<string, unknown>) : Object.fromEntries(form);
+    }
+    const started = performance.now();
+    const envelopeId = options.envelopeId ?? newEnvelopeId();
+    const ack = await this.fake.socket.push(type, payload, {
+      envelopeId,
+      ...(options.retryNum !== undefined ? { retryAttempt: options.retryNum } : {}),
+      ...(options.retryReason !== undefined ? { retryReason: options.retryReason } : {}),
+    });
+    const ms = ack?.ms ?? performance.now() - started;
+    if (!ack) return { status: 504, text: '', json: null, ms, envelopeId };
+    const answer = ack.payload && typeof ack.payload === 'object' && Object.keys(ack.payload).length ? (ack.payload as Record<string, unknown>) : null;
+    return { status: 200, text: answer ? JSON.stringify(answer) : '', json: answer, ms, envelopeId, ack };
   }
 
   private userObject(userId: string) {

@@ -46,6 +46,11 @@ export interface SlackHarnessOptions {
   backends?: RuntimeOptions['backends'];
   /** Multi-workspace OAuth mode. */
   oauth?: boolean;
+  /**
+   * Socket Mode: SLACK_APP_TOKEN is the fake's app-level token and no SLACK_SIGNING_SECRET is set, so
+   * nothing arrives over HTTP; the driver sends envelopes down the app's WebSocket and reads its acks.
+   */
+  socketMode?: boolean;
   /** The runtime's logger (default: the test context's, silent). */
   log?: Logger;
 }
@@ -56,8 +61,10 @@ export async function startSlackHarness(options: SlackHarnessOptions = {}): Prom
   const credentials: Record<string, string> = options.oauth
     ? { SLACK_CLIENT_ID: fake.oauth.clientId, SLACK_CLIENT_SECRET: fake.oauth.clientSecret, SLACK_STATE_SECRET: randomBytes(16).toString('hex') }
     : { SLACK_BOT_TOKEN: fake.ws.botToken };
+  if (options.socketMode && options.oauth) throw new Error('Slack OAuth mode runs over HTTP, not Socket Mode');
+  const transport: Record<string, string> = options.socketMode ? { SLACK_APP_TOKEN: fake.socket.appToken } : { SLACK_SIGNING_SECRET: fake.ws.signingSecret };
   const ctx = await createTestContext({
-    ...credentials, SLACK_SIGNING_SECRET: fake.ws.signingSecret, SLACK_API_URL: fake.apiUrl,
+    ...credentials, ...transport, SLACK_API_URL: fake.apiUrl,
     PREVIEW_CONCURRENCY: '2', ...options.env,
   });
   const rt = await Runtime.create(loadConfig(ctx.env), { log: options.log ?? ctx.log, ...(options.backends ? { backends: options.backends } : {}) });
@@ -68,10 +75,11 @@ export async function startSlackHarness(options: SlackHarnessOptions = {}): Prom
   if (!adapter) throw new Error('the adapter registry did not start Slack');
   const port = await http.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
-  const driver = new SlackDriver(fake, `${url}/slack/events`);
+  const endpoint = options.socketMode ? 'socket' : `${url}/slack/events`;
+  const driver = new SlackDriver(fake, endpoint);
   return {
     ctx, rt, fake, driver, http, url, adapter, people,
-    driverFor: (workspace) => new SlackDriver(fake, `${url}/slack/events`, workspace),
+    driverFor: (workspace) => new SlackDriver(fake, endpoint, workspace),
     generations: () => listGenerations(rt.db, { limit: 500 }),
     settled: (id, timeoutMs = 60_000) => waitFor(async () => {
       const g = await getGeneration(rt.db, id);

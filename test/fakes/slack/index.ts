@@ -3,6 +3,7 @@ export { SlackDriver, signSlackRequest, type SendOptions, type SentEvent, type S
 export { FakeWorkspace, SlackError, DEFAULT_SCOPES, type FakeChannel, type FakeFile, type FakeMessage, type FakeSlackOptions, type FakeUser, type FakeView } from './model.ts';
 export { publicFile, publicMessage } from './methods.ts';
 export { AUTHORIZE_URL, FakeOAuth, type Approval, type Grant } from './oauth.ts';
+export { FakeSocketMode, newEnvelopeId, type Envelope, type EnvelopeType, type PushOptions, type SocketAck } from './socket-mode.ts';
 
 import type { FakeWorkspace } from './model.ts';
 

@@ -14,6 +14,15 @@ export interface MethodContext {
 type Args = Record<string, unknown>;
 type Method = (ctx: MethodContext, args: Args) => Record<string, unknown>;
 
+function openModal(ws: FakeWorkspace, args: Args) {
+  const view = checkView(args.view, 'modal');
+  const { user } = ws.exchangeTrigger(args.trigger_id);
+  const id = ws.id('V');
+  const stored: FakeView = { id, type: 'modal', user, view, hash: hashOf(view), rootViewId: id, previousViewId: null, updates: 0 };
+  ws.views.set(id, stored);
+  return { view: publicView(ws, stored) };
+}
+
 /** Scopes each method needs; a token without them gets `missing_scope` with `needed`. */
 export const methodScopes: Record<string, string | undefined> = {
   'auth.test': undefined,
@@ -179,23 +188,10 @@ export const methods: Record<string, Method> = {
     return { message_ts: messageTs };
   },
 
-  'views.open': ({ ws }, args) => {
-    const view = checkView(args.view, 'modal');
-    const { user } = ws.exchangeTrigger(args.trigger_id);
-    const id = ws.id('V');
-    const stored: FakeView = { id, type: 'modal', user, view, hash: hashOf(view), rootViewId: id, previousViewId: null, updates: 0 };
-    ws.views.set(id, stored);
-    return { view: publicView(ws, stored) };
-  },
-
-  'views.push': ({ ws }, args) => {
-    const view = checkView(args.view, 'modal');
-    const { user } = ws.exchangeTrigger(args.trigger_id);
-    const id = ws.id('V');
-    const stored: FakeView = { id, type: 'modal', user, view, hash: hashOf(view), rootViewId: id, previousViewId: null, updates: 0 };
-    ws.views.set(id, stored);
-    return { view: publicView(ws, stored) };
-  },
+  // views.push opens on top of the member's current modal; this fake keeps no view stack, so both
+  // methods spend the trigger and store a new modal the same way.
+  'views.open': ({ ws }, args) => openModal(ws, args),
+  'views.push': ({ ws }, args) => openModal(ws, args),
 
   'views.update': ({ ws }, args) => {
     const view = checkView(args.view, 'modal');

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { methods, methodScopes, type MethodContext } from './methods.ts';
 import { FakeWorkspace, SlackError, type FakeSlackOptions } from './model.ts';
 import { FakeOAuth } from './oauth.ts';
+import { FakeSocketMode } from './socket-mode.ts';
 
 /**
  * A local Slack Web API for the real Bolt App and WebClient: POST /api/<method> with a Bearer token and
@@ -24,6 +25,8 @@ export interface FakeSlackServer {
   addWorkspace(options: FakeSlackOptions & { teamId: string }): FakeWorkspace;
   /** Slack's OAuth side: client credentials, the authorize page (`approve`), codes, issued and revoked tokens. */
   oauth: FakeOAuth;
+  /** Socket Mode: the app-level token, apps.connections.open, the /link/ WebSocket, envelopes and acks. */
+  socket: FakeSocketMode;
   /** http://127.0.0.1:PORT */
   url: string;
   /** What the app's SLACK_API_URL should be: http://127.0.0.1:PORT/api/ */
@@ -107,6 +110,7 @@ export async function startFakeSlack(options: FakeSlackServerOptions = {}): Prom
     () => [...workspaces.values()], ws.now,
   );
   let baseUrl = '';
+  const socket = new FakeSocketMode(ws.appId, (token) => [...workspaces.values()].some((w) => w.tokens.has(token)) || oauth.revoked.has(token));
 
   function addWorkspace(more: FakeSlackOptions & { teamId: string }): FakeWorkspace {
     if (workspaces.has(more.teamId)) throw new Error(`workspace ${more.teamId} exists`);
@@ -152,6 +156,12 @@ export async function startFakeSlack(options: FakeSlackServerOptions = {}): Prom
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
       // Slack takes a token in a form body, but a JSON body must use the Authorization header.
       token = bearer?.[1] ?? (!parsed.json && typeof args.token === 'string' ? args.token : undefined);
+      if (method === 'apps.connections.open') {
+        // The app-level token (xapp-…) only; a bot token is the wrong kind (platform-slack.md, Socket Mode).
+        const result = socket.open(token);
+        record(true, undefined, result);
+        return send(res, 200, { ok: true, ...result });
+      }
       const impl = methods[method];
       if (!impl) throw new SlackError('unknown_method');
       if (!token) throw new SlackError('not_authed');
@@ -244,11 +254,13 @@ export async function startFakeSlack(options: FakeSlackServerOptions = {}): Prom
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   baseUrl = `http://${options.host ?? '127.0.0.1'}:${port}`;
+  socket.attach(server, baseUrl);
   return {
-    ws, workspaces, addWorkspace, oauth,
+    ws, workspaces, addWorkspace, oauth, socket,
     url: baseUrl,
     apiUrl: `${baseUrl}/api/`,
     close: () => new Promise<void>((resolve) => {
+      socket.close();
       server.close(() => resolve());
       server.closeAllConnections();
     }),
