@@ -7,7 +7,7 @@ import { findDelivery } from '../../src/deliveries.ts';
 import { readAsset } from '../../src/assets.ts';
 import { runFfmpeg } from '../../src/media/ffmpeg.ts';
 import { FakeWorkspace, type FakeFile, type FakeMessage } from '../fakes/slack/index.ts';
-import { startSlackHarness, type SlackHarness } from '../fakes/slack/harness.ts';
+import { startSlackHarness, type SlackHarness, clipInThread } from '../fakes/slack/harness.ts';
 import { waitFor } from '../support/context.ts';
 
 let h: SlackHarness;
@@ -41,14 +41,7 @@ function jobMessages(channel: string, user: string): FakeMessage[] {
 }
 
 /** Waits for the clip (file message + card) in `thread`, returns both. */
-async function clipIn(channel: string, thread: string, timeoutMs = 60_000): Promise<{ file: FakeMessage; card: FakeMessage }> {
-  return waitFor(async () => {
-    const replies = ws().thread(channel, thread);
-    const file = replies.find((m) => m.files?.length);
-    const card = replies.find((m) => (m.blocks ?? []).some((b) => (b as { type?: string }).type === 'actions'));
-    return file && card ? { file, card } : null;
-  }, timeoutMs, `a clip in thread ${thread}`);
-}
+const clipIn = (channel: string, thread: string, timeoutMs = 60_000) => clipInThread(ws(), channel, thread, timeoutMs);
 
 function userImage(name: string, data: Buffer, user = 'U0BO'): FakeFile {
   return ws().uploadAsUser(user, { name, mimetype: 'image/png', data });

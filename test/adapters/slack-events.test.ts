@@ -3,7 +3,7 @@ import { memberSummary } from '../../src/admin.ts';
 import { findDelivery } from '../../src/deliveries.ts';
 import { ScriptedBackend } from '../fakes/scripted-backend.ts';
 import { FakeWorkspace, type FakeMessage } from '../fakes/slack/index.ts';
-import { startSlackHarness, type SlackHarness } from '../fakes/slack/harness.ts';
+import { startSlackHarness, type SlackHarness, clipInThread } from '../fakes/slack/harness.ts';
 import { waitFor } from '../support/context.ts';
 
 let h: SlackHarness;
@@ -17,14 +17,7 @@ afterAll(() => h?.close());
 const ws = () => h.fake.ws;
 const text = (m: { text: string; blocks?: unknown[] }) => FakeWorkspace.textOf(m);
 
-async function clipIn(channel: string, thread: string): Promise<{ file: FakeMessage; card: FakeMessage }> {
-  return waitFor(async () => {
-    const replies = ws().thread(channel, thread);
-    const file = replies.find((m) => m.files?.length);
-    const card = replies.find((m) => (m.blocks ?? []).some((b) => (b as { type?: string }).type === 'actions'));
-    return file && card ? { file, card } : null;
-  }, 60_000, `a clip in thread ${thread}`);
-}
+const clipIn = (channel: string, thread: string) => clipInThread(ws(), channel, thread, 60_000);
 
 async function generationFor(prompt: string) {
   return waitFor(async () => (await h.generations()).find((g) => g.request.prompt === prompt), 15_000, `a generation for "${prompt}"`);

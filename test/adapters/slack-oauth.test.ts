@@ -12,7 +12,7 @@ import type { Runtime } from '../../src/runtime.ts';
 import { SlackInstallationStore } from '../../src/slack-installations.ts';
 import { ScriptedBackend } from '../fakes/scripted-backend.ts';
 import { FakeWorkspace, type FakeMessage } from '../fakes/slack/index.ts';
-import { startSlackHarness, type SlackHarness } from '../fakes/slack/harness.ts';
+import { startSlackHarness, type SlackHarness, clipInThread } from '../fakes/slack/harness.ts';
 import { waitFor } from '../support/context.ts';
 
 /**
@@ -65,14 +65,7 @@ function jobMessage(ws: FakeWorkspace, channel: string, prompt: string): Promise
   return waitFor(async () => ws.history(channel).find((m) => m.user === ws.botUserId && text(m).includes(prompt)), 15_000, `the job message for "${prompt}"`);
 }
 
-async function clipIn(ws: FakeWorkspace, channel: string, thread: string): Promise<{ file: FakeMessage; card: FakeMessage }> {
-  return waitFor(async () => {
-    const replies = ws.thread(channel, thread);
-    const file = replies.find((m) => m.files?.length);
-    const card = replies.find((m) => (m.blocks ?? []).some((b) => (b as { type?: string }).type === 'actions'));
-    return file && card ? { file, card } : null;
-  }, 30_000, `a clip in thread ${thread}`);
-}
+const clipIn = (ws: FakeWorkspace, channel: string, thread: string) => clipInThread(ws, channel, thread, 30_000);
 
 const generationFor = (prompt: string) => waitFor(async () => (await h.generations()).find((g) => g.request.prompt === prompt), 15_000, `a generation for "${prompt}"`);
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findDelivery } from '../../src/deliveries.ts';
 import { FakeWorkspace, type FakeMessage } from '../fakes/slack/index.ts';
-import { startSlackHarness, type SlackHarness } from '../fakes/slack/harness.ts';
+import { startSlackHarness, type SlackHarness, clipInThread } from '../fakes/slack/harness.ts';
 import { waitFor } from '../support/context.ts';
 
 /**
@@ -19,14 +19,7 @@ afterAll(() => h?.close());
 const ws = () => h.fake.ws;
 const text = (m: { text: string; blocks?: unknown[] }) => FakeWorkspace.textOf(m);
 
-async function clipIn(channel: string, thread: string): Promise<{ file: FakeMessage; card: FakeMessage }> {
-  return waitFor(async () => {
-    const replies = ws().thread(channel, thread);
-    const file = replies.find((m) => m.files?.length);
-    const card = replies.find((m) => (m.blocks ?? []).some((b) => (b as { type?: string }).type === 'actions'));
-    return file && card ? { file, card } : null;
-  }, 30_000, `a clip in thread ${thread}`);
-}
+const clipIn = (channel: string, thread: string) => clipInThread(ws(), channel, thread, 30_000);
 
 async function callApi(method: string, token: string): Promise<Record<string, unknown>> {
   const res = await fetch(`${h.fake.apiUrl}${method}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' }, body: '' });

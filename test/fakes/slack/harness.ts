@@ -9,7 +9,7 @@ import { Runtime, type RuntimeOptions } from '../../../src/runtime.ts';
 import { createTestContext, waitFor, type TestContext } from '../../support/context.ts';
 import { SlackDriver } from './driver.ts';
 import { seedWorkspace } from './index.ts';
-import type { FakeSlackOptions, FakeWorkspace } from './model.ts';
+import type { FakeMessage, FakeSlackOptions, FakeWorkspace } from './model.ts';
 import { startFakeSlack, type FakeSlackServer } from './server.ts';
 
 /**
@@ -93,4 +93,14 @@ export async function startSlackHarness(options: SlackHarnessOptions = {}): Prom
       await fake.close();
     },
   };
+}
+
+/** Waits for a delivered clip in a thread: the uploaded file and the card with its buttons. */
+export async function clipInThread(ws: FakeWorkspace, channel: string, thread: string, timeoutMs = 60_000): Promise<{ file: FakeMessage; card: FakeMessage }> {
+  return waitFor(async () => {
+    const replies = ws.thread(channel, thread);
+    const file = replies.find((m) => m.files?.length);
+    const card = replies.find((m) => (m.blocks ?? []).some((b) => (b as { type?: string }).type === 'actions'));
+    return file && card ? { file, card } : null;
+  }, timeoutMs, `a clip in thread ${thread}`);
 }
