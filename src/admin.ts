@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Tx } from './db/client.ts';
 import { ErrorCode, userError } from './errors.ts';
-import { changeBudget, grantCredits, readBudget, rollPeriod } from './ledger/budget.ts';
-import { nextReset, periods, type Period } from './ledger/periods.ts';
+import { changeBudget, grantCredits } from './ledger/budget.ts';
+import { periods, type Period } from './ledger/periods.ts';
 import { aspects, backendChoices, durations, resolutions } from './request.ts';
 import type { Runtime } from './runtime.ts';
 import { ensureMember, ensureTeam, findTeam, teamCredits, type MemberRef, type Platform, type TeamCredits, type TeamRef } from './teams.ts';
@@ -131,10 +131,10 @@ export interface UsageReport {
 
 /** Where the credits went this period: per member and per day, from the append-only ledger. */
 export async function usageReport(runtime: Runtime, teamId: string, now = new Date()): Promise<UsageReport> {
-  const budget = await runtime.db.transaction((tx) => rollPeriod(tx, teamId, now));
+  // teamCredits rolls the budget into the current period first, so the report covers the right one.
   const credits = await teamCredits(runtime.db, teamId, now);
   const since = await runtime.db.execute<{ since: string | null }>(sql`
-    select max(created_at) as since from transfers where team_id = ${teamId} and dedupe_key = ${`grant:${teamId}:${budget.periodKey}`}`);
+    select max(created_at) as since from transfers where team_id = ${teamId} and dedupe_key = ${`grant:${teamId}:${credits.periodKey}`}`);
   const from = since[0]?.since ? new Date(since[0].since).toISOString() : '1970-01-01T00:00:00Z';
   const byMember = await runtime.db.execute<{ member_id: string; name: string; credits: number; clips: number }>(sql`
     select m.id as member_id, coalesce(m.display_name, m.external_id) as name, sum(t.amount) as credits, count(*) as clips
@@ -147,7 +147,7 @@ export async function usageReport(runtime: Runtime, teamId: string, now = new Da
     group by day order by day`);
   const members = byMember.map((r) => ({ memberId: String(r.member_id), name: String(r.name), credits: Number(r.credits), clips: Number(r.clips) }));
   return {
-    teamId, periodKey: budget.periodKey, period: budget.period, limit: budget.limitCredits, available: credits.available,
+    teamId, periodKey: credits.periodKey, period: credits.period, limit: credits.limit, available: credits.available,
     total: members.reduce((sum, m) => sum + m.credits, 0), byMember: members,
     byDay: byDay.map((r) => ({ day: String(r.day), credits: Number(r.credits) })),
   };
@@ -167,19 +167,18 @@ export interface MemberSummary {
 export async function memberSummary(runtime: Runtime, team: TeamRef, member: MemberRef, now = new Date()): Promise<MemberSummary> {
   const teamId = await teamIdFor(runtime, team);
   const credits = await teamCredits(runtime.db, teamId, now);
-  const budget = await readBudget(runtime.db, teamId);
   const rows = await runtime.db.execute<Record<string, unknown>>(sql`
     select m.id, m.cap, coalesce(u.used, 0) as used from members m
-    left join member_usage u on u.member_id = m.id and u.period_key = ${budget.periodKey}
+    left join member_usage u on u.member_id = m.id and u.period_key = ${credits.periodKey}
     where m.team_id = ${teamId} and m.platform = ${team.platform} and m.external_id = ${member.externalId}`);
   const me = rows[0];
   const active = me ? await runtime.db.execute<Record<string, unknown>>(sql`
     select id, state, request->>'prompt' as prompt, progress from generations
     where member_id = ${String(me.id)} and state in ('queued','dispatched','running','succeeded') order by seq`) : [];
   return {
-    teamAvailable: credits.available, teamLimit: credits.limit, period: credits.period, nextReset: nextReset(credits.period, now),
+    teamAvailable: credits.available, teamLimit: credits.limit, period: credits.period, nextReset: credits.nextReset,
     memberUsed: me ? Number(me.used) : 0,
-    memberCap: me && me.cap !== null ? Number(me.cap) : budget.memberCap,
+    memberCap: me && me.cap !== null ? Number(me.cap) : credits.memberCap,
     active: active.map((g) => ({ id: String(g.id), state: String(g.state), prompt: String(g.prompt ?? ''), progress: Number(g.progress) })),
   };
 }

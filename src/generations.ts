@@ -5,7 +5,6 @@ import { captureHold, releaseHold } from './ledger/holds.ts';
 import type { StoredRequest } from './request.ts';
 
 export type GenerationState = 'queued' | 'dispatched' | 'running' | 'succeeded' | 'delivered' | 'failed' | 'cancelled';
-export const terminalStates: GenerationState[] = ['delivered', 'failed', 'cancelled'];
 
 export interface Generation {
   id: string;
@@ -53,11 +52,20 @@ export async function getGeneration(db: Executor, id: string): Promise<Generatio
   return rows[0] ? toGeneration(rows[0]) : null;
 }
 
-export async function listGenerations(db: Executor, filter: { teamId?: string; states?: string[]; limit?: number }): Promise<Generation[]> {
+export interface GenerationFilter {
+  teamId?: string;
+  states?: string[];
+  /** Only what this platform user asked for. */
+  member?: { platform: string; externalId: string };
+  limit?: number;
+}
+
+export async function listGenerations(db: Executor, filter: GenerationFilter): Promise<Generation[]> {
   const rows = await db.execute<Record<string, unknown>>(sql`
     select * from generations
     where (${filter.teamId ?? null}::uuid is null or team_id = ${filter.teamId ?? null}::uuid)
       and ${filter.states?.length ? sql`state in (${sql.join(filter.states.map((s) => sql`${s}`), sql`, `)})` : sql`true`}
+      and ${filter.member ? sql`member_id in (select id from members where platform = ${filter.member.platform} and external_id = ${filter.member.externalId})` : sql`true`}
     order by seq desc limit ${filter.limit ?? 50}`);
   return rows.map(toGeneration);
 }

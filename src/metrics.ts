@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from './db/client.ts';
 import type { Logger } from './log.ts';
@@ -102,37 +102,22 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
   });
 
-  new Gauge({
-    name: 'dreambot_credits_held',
-    help: 'Credits currently held by pending holds',
-    registers: [registry],
+  /** A gauge read at scrape time from one `select … as total` query. */
+  const totalGauge = (name: string, help: string, query: SQL, what: string) => new Gauge({
+    name, help, registers: [registry],
     async collect() {
       try {
-        const rows = await deps.db.execute<{ total: string }>(
-          sql`select coalesce(sum(amount), 0)::text as total from holds where state = 'pending'`,
-        );
+        const rows = await deps.db.execute<{ total: string }>(query);
         this.set(Number(rows[0]?.total ?? 0));
       } catch (err) {
-        warn(err, 'holds');
+        warn(err, what);
       }
     },
   });
-
-  new Gauge({
-    name: 'dreambot_credits_captured_total',
-    help: 'Credits consumed by all teams, ever (sum of the consumed accounts)',
-    registers: [registry],
-    async collect() {
-      try {
-        const rows = await deps.db.execute<{ total: string }>(
-          sql`select coalesce(sum(balance), 0)::text as total from accounts where kind = 'consumed'`,
-        );
-        this.set(Number(rows[0]?.total ?? 0));
-      } catch (err) {
-        warn(err, 'accounts');
-      }
-    },
-  });
+  totalGauge('dreambot_credits_held', 'Credits currently held by pending holds',
+    sql`select coalesce(sum(amount), 0)::text as total from holds where state = 'pending'`, 'holds');
+  totalGauge('dreambot_credits_captured_total', 'Credits consumed by all teams, ever (sum of the consumed accounts)',
+    sql`select coalesce(sum(balance), 0)::text as total from accounts where kind = 'consumed'`, 'accounts');
 
   return { registry, observeJobDuration };
 }

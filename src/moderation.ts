@@ -1,5 +1,3 @@
-import { sql } from 'drizzle-orm';
-import type { Executor } from './db/client.ts';
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -14,9 +12,4 @@ export function findBlocked(prompt: string, words: string[]): string | null {
     if (new RegExp(`(^|[^\\p{L}\\p{N}])${escapeRegExp(w)}($|[^\\p{L}\\p{N}])`, 'u').test(normalized)) return word;
   }
   return null;
-}
-
-export async function teamBlocklist(db: Executor, teamId: string): Promise<string[]> {
-  const rows = await db.execute<{ word: string }>(sql`select word from blocklist where team_id = ${teamId} order by word`);
-  return rows.map((r) => String(r.word));
 }

@@ -82,9 +82,13 @@ export class Runtime {
     return admit({ db: this.db, sql: this.database.sql, config: this.config, backends: this.backends, now: this.now, nudge: () => this.nudge() }, input);
   }
 
+  /**
+   * Work is waiting or a slot freed. A dispatcher's pass covers every team and backend, so a process with
+   * its own dispatcher runs that one; only processes without one (bots) tell the workers through Redis.
+   */
   nudge(): void {
-    this.dispatcher?.nudge();
-    this.signals.publish({ type: 'nudge' });
+    if (this.dispatcher) this.dispatcher.nudge();
+    else this.signals.publish({ type: 'nudge' });
   }
 
   /** Cancels a generation that has not ended; its hold is released in the same transaction. */

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Db, Executor } from './db/client.ts';
 import { createAccounts, lockAccounts, transfer } from './ledger/accounts.ts';
 import { nextReset, periodKey, type Period } from './ledger/periods.ts';
-import { readBudget, rollPeriod } from './ledger/budget.ts';
+import { rollPeriod } from './ledger/budget.ts';
 import { ErrorCode, userError } from './errors.ts';
 
 export type Platform = 'discord' | 'slack' | 'cli';
@@ -103,10 +103,4 @@ export async function teamCredits(db: Db, teamId: string, now: Date): Promise<Te
     limit: budget.limitCredits, period: budget.period, periodKey: budget.periodKey,
     nextReset: nextReset(budget.period, now), memberCap: budget.memberCap,
   };
-}
-
-export async function memberUsed(db: Executor, teamId: string, memberId: string): Promise<number> {
-  const budget = await readBudget(db, teamId);
-  const rows = await db.execute<{ used: number }>(sql`select used from member_usage where member_id = ${memberId} and period_key = ${budget.periodKey}`);
-  return rows[0] ? Number(rows[0].used) : 0;
 }

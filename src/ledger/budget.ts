@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 import { lockAccounts, transfer } from './accounts.ts';
-import { nextReset, periodKey, type Period } from './periods.ts';
+import { periodKey, type Period } from './periods.ts';
 
 export interface BudgetRow {
   teamId: string;
@@ -103,4 +103,3 @@ export async function grantCredits(tx: Executor, teamId: string, amount: number,
   await transfer(tx, locked, { teamId, kind: 'grant', from: 'granted', to: 'available', amount, note });
 }
 
-export { nextReset, periodKey };

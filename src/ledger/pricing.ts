@@ -41,12 +41,6 @@ const comfyui: ByResolution = {
   '720p': { '5s': 120, '9s': 220 },
 };
 
-export const defaultModels: Record<BackendName, string> = {
-  preview: 'preview',
-  luma: 'ray-2',
-  comfyui: 'wan2.2-ti2v-5b',
-};
-
 export const LUMA_UPSCALE_CREDITS = 20;
 export const PREVIEW_CREDITS = 1;
 
@@ -58,15 +52,11 @@ export function priceOf(query: PriceQuery): number | null {
     case 'luma': {
       if (query.operation === 'upscale') return LUMA_UPSCALE_CREDITS;
       if (query.operation === 'add_audio') return 0;
-      const model = query.model ?? defaultModels.luma;
+      const model = query.model ?? 'ray-2';
       return luma[model]?.[query.resolution]?.[query.duration] ?? null;
     }
     case 'comfyui':
       if (query.operation === 'upscale' || query.operation === 'add_audio') return null;
       return comfyui[query.resolution]?.[query.duration] ?? null;
   }
-}
-
-export function lumaModels(): string[] {
-  return Object.keys(luma);
 }

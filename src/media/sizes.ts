@@ -62,15 +62,3 @@ export function frameSize(aspect: AspectRatio, resolution: Resolution): FrameSiz
 export function durationSeconds(duration: Duration): number {
   return Number.parseInt(duration, 10);
 }
-
-export function isAspectRatio(value: string): value is AspectRatio {
-  return (aspectRatios as readonly string[]).includes(value);
-}
-
-export function isResolution(value: string): value is Resolution {
-  return (resolutions as readonly string[]).includes(value);
-}
-
-export function isCameraMove(value: string): value is CameraMove {
-  return (cameraMoves as readonly string[]).includes(value);
-}
