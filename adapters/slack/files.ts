@@ -5,7 +5,7 @@
  */
 import type { WebClient } from '@slack/web-api';
 import { ErrorCode, isAppError, userError } from '../../src/errors.ts';
-import { tooLargeError } from '../../src/inputs/fetch-url.ts';
+import { MAX_REDIRECTS, tooLargeError } from '../../src/inputs/fetch-url.ts';
 import type { Logger } from '../../src/log.ts';
 import type { ImageSource } from '../../src/request.ts';
 import type { SlackFileRef } from './parse.ts';
@@ -20,9 +20,7 @@ export interface FileFetchOptions {
   timeoutMs?: number;
 }
 
-const MAX_REDIRECTS = 3;
-
-export const LOGIN_PAGE_MESSAGE =
+const LOGIN_PAGE_MESSAGE =
   "That file came through as a Slack sign-in page, not the picture: I'm not allowed to read files here. " +
   'Ask a workspace admin to reinstall the app with the files:read permission, or paste a public https link with --image. Nothing was charged.';
 

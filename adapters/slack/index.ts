@@ -24,7 +24,7 @@ import { registerClip } from './listeners/clip.ts';
 import { registerDream } from './listeners/dream.ts';
 import { createBoltApp, SLACK_MOUNT } from './verify.ts';
 
-export const SLACK_EVENTS_PATH = '/slack/events';
+export { SLACK_EVENTS_PATH } from './verify.ts';
 export { INSTALL_PATH, REDIRECT_PATH } from './installations.ts';
 
 export interface SlackOAuthConfig {
@@ -176,6 +176,7 @@ function registerUninstall(app: App, deps: SlackDeps): void {
  */
 export const slackAdapterFactory: AdapterFactory = (runtime, http) => {
   const c = runtime.config;
+  const adminUserIds = (c.SLACK_ADMIN_USER_IDS ?? '').split(/[\s,]+/).filter(Boolean);
   if (c.SLACK_BOT_TOKEN) {
     if (c.SLACK_CLIENT_ID || c.SLACK_CLIENT_SECRET || c.SLACK_STATE_SECRET) runtime.log.warn('SLACK_BOT_TOKEN is set, so Slack serves that one workspace; the Slack OAuth variables are ignored (unset SLACK_BOT_TOKEN for multi-workspace installs)');
     if (!c.SLACK_SIGNING_SECRET && !c.SLACK_APP_TOKEN) {
@@ -185,7 +186,7 @@ export const slackAdapterFactory: AdapterFactory = (runtime, http) => {
       runtime, http, botToken: c.SLACK_BOT_TOKEN, apiUrl: c.SLACK_API_URL,
       ...(c.SLACK_SIGNING_SECRET ? { signingSecret: c.SLACK_SIGNING_SECRET } : {}),
       ...(c.SLACK_APP_TOKEN ? { appToken: c.SLACK_APP_TOKEN } : {}),
-      adminUserIds: (c.SLACK_ADMIN_USER_IDS ?? '').split(/[\s,]+/).filter(Boolean),
+      adminUserIds,
     });
   }
   const oauth = oauthVariables(c);
@@ -195,6 +196,6 @@ export const slackAdapterFactory: AdapterFactory = (runtime, http) => {
   return createSlackAdapter({
     runtime, http, apiUrl: c.SLACK_API_URL, signingSecret: c.SLACK_SIGNING_SECRET,
     oauth: { ...oauth, ...(c.PUBLIC_BASE_URL ? { redirectUri: `${c.PUBLIC_BASE_URL.replace(/\/+$/, '')}${REDIRECT_PATH}` } : {}) },
-    adminUserIds: (c.SLACK_ADMIN_USER_IDS ?? '').split(/[\s,]+/).filter(Boolean),
+    adminUserIds,
   });
 };

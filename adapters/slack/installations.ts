@@ -42,7 +42,7 @@ export interface SlackTokens {
 
 export const NOT_INSTALLED = 'not_installed';
 
-export function notInstalledError(key: string): AppError {
+function notInstalledError(key: string): AppError {
   return permanentError(ErrorCode.BackendFailed, 'Dreambot is not installed in that Slack workspace any more', { context: { slack: NOT_INSTALLED, installation: key } });
 }
 

@@ -69,6 +69,7 @@ export interface BoltApp {
 
 /** The router is mounted here; Bolt's paths are given relative to it. */
 export const SLACK_MOUNT = '/slack';
+export const SLACK_EVENTS_PATH = '/slack/events';
 
 function underMount(path: string): string {
   if (!path.startsWith(`${SLACK_MOUNT}/`)) throw new Error(`Slack routes live under ${SLACK_MOUNT}/ (got ${path})`);
@@ -91,7 +92,7 @@ export function createBoltApp(options: BoltAppOptions): BoltApp {
   const router = express.Router();
   const oauth = options.oauth;
   const receiver = new ExpressReceiver({
-    signingSecret: options.signingSecret, logger, router, endpoints: underMount('/slack/events'), processBeforeResponse: false,
+    signingSecret: options.signingSecret, logger, router, endpoints: underMount(SLACK_EVENTS_PATH), processBeforeResponse: false,
     // Bolt makes an express app of its own when none is given; the router is all we use of it.
     app: express(),
     ...(oauth ? {

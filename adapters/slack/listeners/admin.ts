@@ -4,7 +4,7 @@
  * call (a demoted admin loses it at once), never cached.
  */
 import { createHash } from 'node:crypto';
-import type { AllMiddlewareArgs, App, BlockAction, SlackViewMiddlewareArgs, ViewSubmitAction } from '@slack/bolt';
+import type { AllMiddlewareArgs, App, BlockAction, SlashCommand, SlackViewMiddlewareArgs, ViewSubmitAction } from '@slack/bolt';
 import {
   blocklistAdd, blocklistList, blocklistRemove, createLinkCode, grant, memberSummary, redeemLinkCode, setDefaults, setLimit, setMemberCap,
   teamIdFor, usageReport, type UsageReport,
@@ -81,13 +81,12 @@ async function chartFile(deps: SlackDeps, report: UsageReport): Promise<string |
   }
 }
 
-export async function publishHome(deps: SlackDeps, team: TeamRef, userId: string): Promise<void> {
+async function publishHome(deps: SlackDeps, team: TeamRef, userId: string): Promise<void> {
   const { runtime } = deps;
   const admin = await isAdmin(deps, userId);
   const summary = await memberSummary(runtime, team, memberRef(userId));
   const teamId = await teamIdFor(runtime, team);
-  const recent = (await listGenerations(runtime.db, { teamId, limit: 200 }))
-    .filter((g) => g.replyTo?.platform === 'slack' && g.replyTo.userId === userId).slice(0, 8);
+  const recent = await listGenerations(runtime.db, { teamId, member: { platform: 'slack', externalId: userId }, limit: 8 });
   let adminPart: { report: UsageReport; chartFileId?: string } | undefined;
   if (admin) {
     const report = await usageReport(runtime, teamId);
@@ -98,32 +97,24 @@ export async function publishHome(deps: SlackDeps, team: TeamRef, userId: string
 }
 
 export function registerAdmin(app: App, base: SlackDeps): void {
-  app.command('/dream-credits', async ({ command, ack, context, respond, client }) => {
-    await ack();
-    const deps = forRequest(base, client, context);
-    const to = { channelId: command.channel_id, userId: command.user_id, respond };
-    deps.later(async () => {
-      try {
-        await tell(deps, to, creditsText(await memberSummary(deps.runtime, teamRef(context, command.team_id), memberRef(command.user_id, command.user_name))));
-      } catch (error) {
-        await tell(deps, to, errorText(error));
-      }
+  /** A command answered privately after the ack; any error becomes the private answer. */
+  const privateCommand = (name: string, answer: (deps: SlackDeps, command: SlashCommand, team: TeamRef) => Promise<string>) =>
+    app.command(name, async ({ command, ack, context, respond, client }) => {
+      await ack();
+      const deps = forRequest(base, client, context);
+      const to = { channelId: command.channel_id, userId: command.user_id, respond };
+      deps.later(async () => {
+        try {
+          await tell(deps, to, await answer(deps, command, teamRef(context, command.team_id)));
+        } catch (error) {
+          await tell(deps, to, errorText(error));
+        }
+      });
     });
-  });
 
-  app.command('/dream-admin', async ({ command, ack, context, respond, client }) => {
-    await ack();
-    const deps = forRequest(base, client, context);
-    const to = { channelId: command.channel_id, userId: command.user_id, respond };
-    deps.later(async () => {
-      try {
-        if (!(await isAdmin(deps, command.user_id))) return await tell(deps, to, NOT_ADMIN);
-        await tell(deps, to, await runAdmin(deps, teamRef(context, command.team_id), command.user_id, parseAdminText(command.text)));
-      } catch (error) {
-        await tell(deps, to, errorText(error));
-      }
-    });
-  });
+  privateCommand('/dream-credits', async (deps, command, team) => creditsText(await memberSummary(deps.runtime, team, memberRef(command.user_id, command.user_name))));
+  privateCommand('/dream-admin', async (deps, command, team) =>
+    (await isAdmin(deps, command.user_id)) ? runAdmin(deps, team, command.user_id, parseAdminText(command.text)) : NOT_ADMIN);
 
   app.event('app_home_opened', async ({ event, body, context, client }) => {
     if (event.tab !== 'home') return;

@@ -19,7 +19,7 @@ import { dreamModal, errorText, SHORTCUT_ID, VIEWS } from '../render.ts';
 type ViewResponse = { response_action: 'errors'; errors: Record<string, string> };
 
 const IMAGE_TYPES = /^image\//;
-export const isImageFile = (f: { mimetype?: string; filetype?: string }) => IMAGE_TYPES.test(f.mimetype ?? '') || /^(png|jpe?g|webp|gif|heic|heif|bmp|tiff?)$/i.test(f.filetype ?? '');
+const isImageFile = (f: { mimetype?: string; filetype?: string }) => IMAGE_TYPES.test(f.mimetype ?? '') || /^(png|jpe?g|webp|gif|heic|heif|bmp|tiff?)$/i.test(f.filetype ?? '');
 
 /** Request fields → the modal block that shows the problem. */
 const BLOCK_OF: Record<string, string> = { startImage: 'image', endImage: 'end_image', camera: 'camera', aspect: 'aspect', duration: 'duration', resolution: 'resolution', loop: 'loop', model: 'model', backend: 'backend' };
@@ -28,7 +28,7 @@ const BLOCK_OF: Record<string, string> = { startImage: 'image', endImage: 'end_i
  * The checks that need no I/O, run before the ack so mistakes show on the form itself; everything
  * else (images, credits, blocklist) is admission's, after the modal closes.
  */
-export function precheck(values: ModalValues, start: SlackFileRef | undefined, end: SlackFileRef | undefined): ViewResponse | null {
+function precheck(values: ModalValues, start: SlackFileRef | undefined, end: SlackFileRef | undefined): ViewResponse | null {
   const placeholder: ImageSource = { kind: 'url', url: 'https://example.invalid/placeholder.png' };
   try {
     parseRequest(modalRequest(values, { ...(start ? { start: placeholder } : {}), ...(end ? { end: placeholder } : {}) }));
