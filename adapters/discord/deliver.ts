@@ -49,6 +49,15 @@ export function readReplyTo(generation: Pick<Generation, 'id' | 'replyTo'>): Dis
   return { ...r, startThread: r.startThread === true } as DiscordReplyTo;
 }
 
+/** The Discord reply target, or null when the generation has none (made on another platform, or malformed). */
+export function replyToOf(generation: Pick<Generation, 'id' | 'replyTo'>): DiscordReplyTo | null {
+  try {
+    return readReplyTo(generation);
+  } catch {
+    return null;
+  }
+}
+
 /** `enforce_nonce` makes a retried post return the first message instead of a second one (≤ 25 chars). */
 export function nonceFor(kind: 'd' | 'f' | 'r', id: string): string {
   return `${kind}${id.replace(/[^0-9a-zA-Z]/g, '').slice(0, 24)}`;

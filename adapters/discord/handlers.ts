@@ -19,12 +19,12 @@ import type { Runtime } from '../../src/runtime.ts';
 import type { TeamRef } from '../../src/teams.ts';
 import { generatingBackends, suggest } from './autocomplete.ts';
 import { promptTip } from './coach.ts';
-import { apiCode, nonceFor, readReplyTo, type DiscordReplyTo } from './deliver.ts';
+import { apiCode, nonceFor, replyToOf, type DiscordReplyTo } from './deliver.ts';
 import {
   adminCommand, autocompleteQuery, DREAM, DREAM_ADMIN, DREAM_CREDITS, dreamRequest, parseButtonId, parseReaction, parseRemixModalId,
   REMIX_PROMPT_FIELD, type AdminCommand, type ReactionEvent,
 } from './parse.ts';
-import type { ProgressTracker, StatusTarget } from './progress.ts';
+import { isActive, type ProgressTracker, type StatusTarget } from './progress.ts';
 import * as render from './render.ts';
 import type { WorkQueue } from '../shared/work-queue.ts';
 import { callerOf, canDelete, isServerAdmin, personalTeam, wantsReroll, type Caller } from './verify.ts';
@@ -47,7 +47,7 @@ export interface HandlerDeps {
 }
 
 /** An interaction token works for 15 minutes after the interaction was created (its snowflake time). */
-export const TOKEN_LIFETIME_MS = 15 * 60_000;
+const TOKEN_LIFETIME_MS = 15 * 60_000;
 const IGNORED_ACK_CODES = new Set([40060, 10062]);
 
 export const idempotencyKey = (interactionId: string) => `discord:${interactionId}`;
@@ -187,21 +187,27 @@ async function admitAndShow(deps: HandlerDeps, interaction: RepliableInteraction
     await privately(interaction, render.errorText(error));
     return;
   }
-  if (!['queued', 'dispatched', 'running'].includes(admitted.state)) {
+  if (!isActive(admitted.state)) {
     await interaction.editReply({ content: 'This request was already handled; its clip is above.', allowedMentions: { parse: [] } });
     return;
   }
-  // Admitted: from here on nothing may tell the member "nothing was charged". A position we cannot read is shown as next up.
-  const ahead = admitted.state === 'queued' ? await aheadOf(deps.runtime.db, admitted.generationId).catch(() => 0) : 0;
-  const body = render.queued({
-    ahead, credits: admitted.credits, creditsRemaining: admitted.creditsRemaining, tip: job.tip ?? null,
-    ...(admitted.notice ? { notice: admitted.notice } : {}), ...(job.action ? { action: job.action } : {}),
-  });
   const target: StatusTarget = {
     channelId, messageId,
     token: { edit: (b) => interaction.editReply(editOptions(b)), expiresAt: interaction.createdTimestamp + TOKEN_LIFETIME_MS },
     extra: job.tip ? [`💡 ${job.tip}`] : [],
   };
+  await showQueued(deps, admitted, target, { tip: job.tip ?? null, ...(job.action ? { action: job.action } : {}) });
+}
+
+/**
+ * Admitted: shows the queue position, cost and credits left on the status message, then keeps it moving.
+ * From here on nothing may tell the member "nothing was charged". A position we cannot read is shown as next up.
+ */
+async function showQueued(deps: HandlerDeps, admitted: Admitted, target: StatusTarget, view: { tip?: string | null; action?: string }): Promise<void> {
+  const ahead = admitted.state === 'queued' ? await aheadOf(deps.runtime.db, admitted.generationId).catch(() => 0) : 0;
+  const body = render.queued({
+    ahead, credits: admitted.credits, creditsRemaining: admitted.creditsRemaining, ...view, ...(admitted.notice ? { notice: admitted.notice } : {}),
+  });
   try {
     await deps.tracker.edit(target, body);
   } catch (error) {
@@ -264,17 +270,12 @@ async function modal(deps: HandlerDeps, interaction: ModalSubmitInteraction): Pr
 
 async function deleteClip(deps: HandlerDeps, interaction: ButtonInteraction, generationId: string): Promise<void> {
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-  deps.later.run(() => deleteAfterAck(deps, interaction, generationId).catch((error: unknown) => privately(interaction, render.errorText(error).replace(/ Nothing was charged\.?/, ''))));
+  deps.later.run(() => deleteAfterAck(deps, interaction, generationId).catch((error: unknown) => privately(interaction, render.errorText(error, { charging: false }))));
 }
 
 async function deleteAfterAck(deps: HandlerDeps, interaction: ButtonInteraction, generationId: string): Promise<void> {
   const generation = await getGeneration(deps.runtime.db, generationId);
-  let requester: string | undefined;
-  try {
-    requester = generation ? readReplyTo(generation).userId : undefined;
-  } catch {
-    requester = undefined;
-  }
+  const requester = generation ? replyToOf(generation)?.userId : undefined;
   if (!canDelete(interaction, requester)) {
     return privately(interaction, `Only ${requester ? `<@${requester}>, who asked for this clip,` : 'the member who asked for this clip'} or a server admin (Manage Server) can delete it.`);
   }
@@ -299,7 +300,7 @@ async function credits(deps: HandlerDeps, interaction: ChatInputCommandInteracti
       await interaction.editReply({ content: render.credits(summary), allowedMentions: { parse: [] } });
     } catch (error) {
       deps.log.error({ err: error }, 'discord: credits failed');
-      await privately(interaction, render.errorText(error).replace(/ Nothing was charged\.?/, '')).catch(() => undefined);
+      await privately(interaction, render.errorText(error, { charging: false })).catch(() => undefined);
     }
   });
 }
@@ -323,7 +324,7 @@ async function admin(deps: HandlerDeps, interaction: ChatInputCommandInteraction
       await interaction.editReply({ content: result.content, files: result.files ?? [], allowedMentions: { parse: [] } });
     } catch (error) {
       if (!isAppError(error) || error.kind !== 'user') deps.log.error({ err: error }, 'discord: admin command failed');
-      await interaction.editReply({ content: render.errorText(error).replace(/ Nothing was charged\.?/, ''), allowedMentions: { parse: [] } }).catch(() => undefined);
+      await interaction.editReply({ content: render.errorText(error, { charging: false }), allowedMentions: { parse: [] } }).catch(() => undefined);
     }
   });
 }
@@ -394,12 +395,7 @@ async function rerollByReaction(deps: HandlerDeps, event: ReactionEvent): Promis
   try {
     const parent = await findGenerationByMessage(deps.runtime.db, 'discord', event.messageId);
     if (!parent || parent.state !== 'delivered') return;
-    let parentReply: DiscordReplyTo | null = null;
-    try {
-      parentReply = readReplyTo(parent);
-    } catch {
-      parentReply = null;
-    }
+    const parentReply = replyToOf(parent);
     const key = `discord:reaction:${event.messageId}:${event.userId}`;
     const notice = render.rerollNotice(event.userId);
     const status = (await deps.rest.post(Routes.channelMessages(event.channelId), {
@@ -424,7 +420,7 @@ async function rerollByReaction(deps: HandlerDeps, event: ReactionEvent): Promis
       await deps.tracker.edit(target, { content: `🔁 <@${event.userId}>: ${render.errorText(error)}`, components: [] });
       return;
     }
-    if (!['queued', 'dispatched', 'running'].includes(admitted.state)) {
+    if (!isActive(admitted.state)) {
       // The same member's 🔁 on the same clip again: that re-roll exists already (each member gets one per clip).
       // Within Discord's nonce window the notice posted above is that re-roll's own status message: leave it be.
       const first = admitted.duplicate ? await getGeneration(deps.runtime.db, admitted.generationId) : null;
@@ -433,10 +429,7 @@ async function rerollByReaction(deps: HandlerDeps, event: ReactionEvent): Promis
       }
       return;
     }
-    const ahead = admitted.state === 'queued' ? await aheadOf(deps.runtime.db, admitted.generationId).catch(() => 0) : 0;
-    const body = render.queued({ ahead, credits: admitted.credits, creditsRemaining: admitted.creditsRemaining, action: actionLabels.reroll, ...(admitted.notice ? { notice: admitted.notice } : {}) });
-    await deps.tracker.edit(target, body);
-    deps.tracker.track(admitted.generationId, target, body.content);
+    await showQueued(deps, admitted, target, { action: actionLabels.reroll });
   } catch (error) {
     deps.log.error({ err: error, messageId: event.messageId }, 'discord: reaction handling failed');
   }

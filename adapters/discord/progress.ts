@@ -1,8 +1,9 @@
-import { DiscordAPIError, Routes, type REST } from 'discord.js';
+import { Routes, type REST } from 'discord.js';
 import { aheadOf } from '../../src/admission.ts';
 import { getGeneration } from '../../src/generations.ts';
 import type { Logger } from '../../src/log.ts';
 import type { Runtime } from '../../src/runtime.ts';
+import { apiCode } from './deliver.ts';
 import * as render from './render.ts';
 
 /**
@@ -33,10 +34,13 @@ interface Tracked extends StatusTarget {
 }
 
 /** Discord codes that mean this interaction token will never work again. */
-export const DEAD_TOKEN_CODES = new Set([50027, 10015, 10062]);
+const DEAD_TOKEN_CODES = new Set([50027, 10015, 10062]);
 
-export function isDeadToken(error: unknown): boolean {
-  return error instanceof DiscordAPIError && DEAD_TOKEN_CODES.has(Number(error.code));
+const ACTIVE_STATES = new Set(['queued', 'dispatched', 'running']);
+
+/** A job still waiting or rendering: its status message is still moving. */
+export function isActive(state: string): boolean {
+  return ACTIVE_STATES.has(state);
 }
 
 export class ProgressTracker {
@@ -87,7 +91,7 @@ export class ProgressTracker {
         await target.token.edit(body);
         return 'token';
       } catch (error) {
-        if (!isDeadToken(error)) throw error;
+        if (!DEAD_TOKEN_CODES.has(apiCode(error) ?? 0)) throw error;
         target.tokenDead = true;
       }
     }
@@ -111,7 +115,7 @@ export class ProgressTracker {
     const { runtime, log, now } = this.deps;
     try {
       const g = await getGeneration(runtime.db, job.generationId);
-      if (!g || !['queued', 'dispatched', 'running'].includes(g.state)) {
+      if (!g || !isActive(g.state)) {
         this.jobs.delete(job.generationId);
         return;
       }

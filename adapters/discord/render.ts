@@ -3,7 +3,7 @@ import {
   type APIActionRowComponent, type APIButtonComponentWithCustomId,
 } from 'discord.js';
 import type { MemberSummary, UsageReport } from '../../src/admin.ts';
-import { isAppError, publicMessage, type AppError } from '../../src/errors.ts';
+import { isAppError, publicMessage } from '../../src/errors.ts';
 import type { Generation } from '../../src/generations.ts';
 import { buttonId, REMIX_PROMPT_FIELD, remixModalId, type ButtonAction } from './parse.ts';
 
@@ -81,13 +81,14 @@ export function failed(message: string | null): MessageBody {
   return { content: `❌ **That clip didn't work.** ${why}${charged}`, components: [] };
 }
 
-/** What a member sees for any error: theirs as written, ours as a promise that nothing was charged. */
-export function errorText(error: unknown): string {
-  if (isAppError(error)) {
-    const text = publicMessage(error as AppError);
-    return /nothing was charged/i.test(text) ? text : `${text} Nothing was charged.`;
-  }
-  return 'Something went wrong on my side. Nothing was charged; try again in a minute.';
+/**
+ * What a member sees for any error: theirs as written, ours as a promise that nothing was charged.
+ * `charging: false` for commands that never charge (credits, admin, delete): no credits are mentioned.
+ */
+export function errorText(error: unknown, opts: { charging?: boolean } = {}): string {
+  const text = isAppError(error) ? publicMessage(error) : 'Something went wrong on my side. Nothing was charged; try again in a minute.';
+  if (opts.charging === false) return text.replace(' Nothing was charged; t', ' T').replace(/ Nothing was charged\.?/, '');
+  return /nothing was charged/i.test(text) ? text : `${text} Nothing was charged.`;
 }
 
 const buttons: { action: ButtonAction; label: string; emoji: string; style: ButtonStyle }[] = [
@@ -98,7 +99,7 @@ const buttons: { action: ButtonAction; label: string; emoji: string; style: Butt
   { action: 'delete', label: 'Delete', emoji: '🗑️', style: ButtonStyle.Danger },
 ];
 
-export function clipButtons(generationId: string): APIActionRowComponent<APIButtonComponentWithCustomId>[] {
+function clipButtons(generationId: string): APIActionRowComponent<APIButtonComponentWithCustomId>[] {
   return [{
     type: ComponentType.ActionRow,
     components: buttons.map((b) => ({
