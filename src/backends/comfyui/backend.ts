@@ -178,8 +178,7 @@ export class ComfyUIBackend implements Backend {
       // We may already hold this server from before a crash that came between POST /prompt and recording it.
       const there = { promptId, server: server.url };
       if (await this.present(there)) {
-        await this.options.redis.set(this.key(`at:${promptId}`), encodeHandle(there), 'EX', LOCATION_TTL_S);
-        return encodeHandle(there);
+        return encodeHandle(await this.remember(there));
       }
       try {
         return encodeHandle(await this.submitTo(server, promptId, job, signal));
@@ -284,8 +283,7 @@ export class ComfyUIBackend implements Backend {
       const prompt = workflow.build({ prompt: workflow.promptText(job.request), seed: seedFor(job.generationId), plan, ...(uploaded ? { image: uploaded } : {}) });
       const runId = await server.client.submit({ prompt, client_id: clientIdFor(promptId), prompt_id: promptId });
       if (runId !== promptId) this.options.log.warn({ server: server.url }, 'this ComfyUI ignores client-chosen prompt ids (update it): resubmission after a crash is not idempotent');
-      const ref = { promptId: runId, server: server.url };
-      await this.options.redis.set(this.key(`at:${promptId}`), encodeHandle(ref), 'EX', LOCATION_TTL_S);
+      const ref = await this.remember({ promptId: runId, server: server.url }, promptId);
       this.options.log.info({ server: server.url, promptId, generationId: job.generationId }, 'comfyui prompt submitted');
       return ref;
     } catch (error) {
@@ -406,6 +404,12 @@ export class ComfyUIBackend implements Backend {
   private async locate(promptId: string): Promise<PromptRef | undefined> {
     const at = await this.options.redis.get(this.key(`at:${promptId}`));
     return at ? decodeHandle(at) : undefined;
+  }
+
+  /** Records where the prompt for `promptId` runs now, for whichever process resumes or fetches next. */
+  private async remember(ref: PromptRef, promptId = ref.promptId): Promise<PromptRef> {
+    await this.options.redis.set(this.key(`at:${promptId}`), encodeHandle(ref), 'EX', LOCATION_TTL_S);
+    return ref;
   }
 
   /** Is the prompt queued, running or finished on its server? */

@@ -119,8 +119,7 @@ export class LumaBackend implements Backend {
         this.creator.markClaimed(current);
         let generation: LumaGeneration;
         try {
-          const id = current;
-          generation = parseGeneration(await withSignal(signal, (s) => this.client.generations.get(id, { maxRetries: 0, timeout: this.options.readTimeoutMs, signal: s })), 'generation');
+          generation = await this.getOnce(current, signal);
           readFailures = 0;
         } catch (error) {
           if (signal.aborted || !isRetryableRead(error)) throw signal.aborted ? permanentError(ErrorCode.Cancelled, 'cancelled') : readFailure(error, log, 'get');
@@ -264,7 +263,7 @@ export class LumaBackend implements Backend {
   private async getWithRetries(id: string, signal?: AbortSignal): Promise<LumaGeneration> {
     for (let failures = 1; ; failures++) {
       try {
-        return parseGeneration(await withSignal(signal, (s) => this.client.generations.get(id, { maxRetries: 0, timeout: this.options.readTimeoutMs, signal: s })), 'generation');
+        return await this.getOnce(id, signal);
       } catch (error) {
         if (signal?.aborted) throw permanentError(ErrorCode.Cancelled, 'cancelled');
         if (!isRetryableRead(error)) throw readFailure(error, this.options.log, 'get');
@@ -272,6 +271,11 @@ export class LumaBackend implements Backend {
         await sleep(this.readBackoff(error, failures));
       }
     }
+  }
+
+  /** One GET of the generation, validated; the caller decides about retries. */
+  private async getOnce(id: string, signal: AbortSignal | undefined): Promise<LumaGeneration> {
+    return parseGeneration(await withSignal(signal, (s) => this.client.generations.get(id, { maxRetries: 0, timeout: this.options.readTimeoutMs, signal: s })), 'generation');
   }
 
   /** Retry-After when Luma sends one, else the poll interval doubling up to the cap. */

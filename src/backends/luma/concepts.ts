@@ -19,11 +19,6 @@ export class ConceptCatalog {
     private readonly ttlMs = 60 * 60 * 1000,
   ) {}
 
-  /** The last list fetched (even if stale), or undefined before the first fetch. */
-  known(): ReadonlySet<string> | undefined {
-    return this.keys;
-  }
-
   /** dreambot's camera moves that Luma offers (all of them until the list is known). */
   cameraMoves(): readonly CameraMove[] {
     const keys = this.keys;

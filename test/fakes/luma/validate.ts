@@ -133,13 +133,19 @@ export function validateVideo(raw: unknown, concepts: readonly string[], isCompl
   return { ok: true, value };
 }
 
-export function validateUpscale(raw: unknown): Checked<UpscaleRequest> {
+/** Upscale and audio bodies: optional, an object when sent, of their own type, with a well-formed callback. */
+function derivedBody(raw: unknown, type: 'upscale_video' | 'add_audio'): Checked<Record<string, unknown>> {
   const body = raw === undefined || raw === null ? {} : raw;
   if (!isObject(body)) return malformed('The request body must be a JSON object');
-  if (body.generation_type !== undefined && body.generation_type !== 'upscale_video') return bad('Unknown request type');
+  if (body.generation_type !== undefined && body.generation_type !== type) return bad('Unknown request type');
+  return checkCallback(body) ?? { ok: true, value: body };
+}
+
+export function validateUpscale(raw: unknown): Checked<UpscaleRequest> {
+  const checked = derivedBody(raw, 'upscale_video');
+  if (!checked.ok) return checked;
+  const body = checked.value;
   if (body.resolution !== undefined && !(RESOLUTIONS as readonly unknown[]).includes(body.resolution)) return malformed(`Unsupported resolution ${String(body.resolution)}`);
-  const callback = checkCallback(body);
-  if (callback) return callback;
   const value: UpscaleRequest = { generation_type: 'upscale_video' };
   if (typeof body.resolution === 'string') value.resolution = body.resolution;
   if (typeof body.callback_url === 'string') value.callback_url = body.callback_url;
@@ -147,14 +153,12 @@ export function validateUpscale(raw: unknown): Checked<UpscaleRequest> {
 }
 
 export function validateAudio(raw: unknown): Checked<AudioRequest> {
-  const body = raw === undefined || raw === null ? {} : raw;
-  if (!isObject(body)) return malformed('The request body must be a JSON object');
-  if (body.generation_type !== undefined && body.generation_type !== 'add_audio') return bad('Unknown request type');
+  const checked = derivedBody(raw, 'add_audio');
+  if (!checked.ok) return checked;
+  const body = checked.value;
   for (const key of ['prompt', 'negative_prompt'] as const) {
     if (body[key] !== undefined && typeof body[key] !== 'string') return malformed(`${key} must be a string`);
   }
-  const callback = checkCallback(body);
-  if (callback) return callback;
   const value: AudioRequest = { generation_type: 'add_audio' };
   if (typeof body.prompt === 'string') value.prompt = body.prompt;
   if (typeof body.negative_prompt === 'string') value.negative_prompt = body.negative_prompt;
