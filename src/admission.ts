@@ -8,12 +8,13 @@ import { readAsset } from './assets.ts';
 import { chooseBackend } from './backends/routing.ts';
 import type { Backend, BackendRegistry } from './backends/types.ts';
 import { loadImage } from './inputs/image.ts';
-import { admitHold } from './ledger/admit-hold.ts';
+import type { ActiveJobs, HoldWriter } from './ledger/admit-hold.ts';
 import { rollPeriod } from './ledger/budget.ts';
-import { periodKey, type Period } from './ledger/periods.ts';
+import { periodKey } from './ledger/periods.ts';
 import { findBlocked } from './moderation.ts';
 import { parseRequest, requestHash, type ImageSource, type ParsedRequest, type StoredRequest } from './request.ts';
-import { ensureMember, ensureTeam, findTeam, type MemberRef, type Platform, type TeamRef } from './teams.ts';
+import type { TeamDirectory } from './team-directory.ts';
+import type { MemberRef, Platform, TeamRef } from './teams.ts';
 
 /** Where the finished clip goes: a reference another process can act on, never a platform object. */
 export interface ReplyTarget {
@@ -49,6 +50,10 @@ export interface AdmissionDeps {
   db: Db;
   /** The same database's raw client, for the hot path's prepared statements. */
   sql: postgres.Sql;
+  /** Admission's group-committed write (one per database pool). */
+  holds: HoldWriter;
+  /** Team settings and member ids, kept in memory and checked by the write. */
+  directory: TeamDirectory;
   config: Config;
   backends: BackendRegistry;
   /** Tells dispatchers that work is waiting; the waiting line itself is the generations table. */
@@ -57,62 +62,14 @@ export interface AdmissionDeps {
 }
 
 const MAX_KEY_LENGTH = 255;
-
-interface Lookup {
-  existing: { hash: string; id: string; state: string; backend: string; model: string; credits: number; team: string } | null;
-  teamId: string | null;
-  memberId: string | null;
-  preferences: Record<string, string>;
-  period: Period | null;
-  periodKey: string | null;
-  memberCap: number | null;
-  memberActiveJobs: number | null;
-  teamActiveJobs: number | null;
-  blocked: string[];
-  available: number;
-  teamActive: number;
-  memberActive: number;
-}
-
-/** Everything admission needs to read, in one round trip: it runs once per request on the hot path. */
-async function lookup(client: postgres.Sql, key: string, team: TeamRef, member: MemberRef): Promise<Lookup> {
-  const rows = await executePrepared<Record<string, unknown>>(client, sql`
-    with pa as (select team_id from platform_accounts where platform = ${team.platform} and external_id = ${team.externalId}),
-    m as (select m.id from members m, pa where m.team_id = pa.team_id and m.platform = ${team.platform} and m.external_id = ${member.externalId})
-    select
-      (select json_build_object('hash', k.request_hash, 'id', g.id, 'state', g.state, 'backend', g.backend, 'model', g.request->>'model',
-         'credits', g.estimated_credits, 'team', g.team_id)
-       from idempotency_keys k join generations g on g.id = k.generation_id where k.key = ${key}) as existing,
-      (select team_id from pa) as team_id, (select id from m) as member_id,
-      t.preferences, b.period, b.period_key, coalesce((select cap from members where id = (select id from m)), b.member_cap) as member_cap,
-      b.member_active_jobs, b.team_active_jobs,
-      (select coalesce(array_agg(word), '{}') from blocklist where team_id = t.id) as blocked,
-      (select balance from accounts where team_id = t.id and kind = 'available') as available,
-      (select count(*) from generations where team_id = t.id and state in ('dispatched','running')) as team_active,
-      (select count(*) from generations where member_id = (select id from m) and state in ('dispatched','running')) as member_active
-    from (select 1) one left join teams t on t.id = (select team_id from pa) left join budgets b on b.team_id = t.id`);
-  const r = rows[0]!;
-  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
-  return {
-    existing: (r.existing as Lookup['existing']) ?? null,
-    teamId: r.team_id ? String(r.team_id) : null,
-    memberId: r.member_id ? String(r.member_id) : null,
-    preferences: (r.preferences as Record<string, string> | null) ?? {},
-    period: (r.period as Period | null) ?? null,
-    periodKey: (r.period_key as string | null) ?? null,
-    memberCap: num(r.member_cap),
-    memberActiveJobs: num(r.member_active_jobs),
-    teamActiveJobs: num(r.team_active_jobs),
-    blocked: (r.blocked as string[] | null) ?? [],
-    available: Number(r.available ?? 0),
-    teamActive: Number(r.team_active ?? 0),
-    memberActive: Number(r.member_active ?? 0),
-  };
-}
+/** A batch neighbour's refusal can send a request round again; each round settles at least one of them. */
+const MAX_ROUNDS = 200;
 
 /**
  * The one path every request takes: validate → moderate → price → hold + persist (one atomic statement
  * keyed by the idempotency key) → enqueue. Every refusal is a user error, and nothing is written for it.
+ * Nothing is read from the database first: team settings come from the directory's copy, and the write
+ * itself says when that copy (or the budget period) is out of date, in which case we go round again.
  */
 export async function admit(deps: AdmissionDeps, input: AdmissionInput): Promise<Admitted> {
   const now = deps.now?.() ?? new Date();
@@ -120,65 +77,69 @@ export async function admit(deps: AdmissionDeps, input: AdmissionInput): Promise
   if (!key || key.length > MAX_KEY_LENGTH) throw new Error('admission needs an idempotency key of 1-255 characters');
   const parsed = parseRequest(input.request);
   const hash = requestHash(parsed);
-
-  let found = await lookup(deps.sql, key, input.team, input.member);
-  if (found.existing) return duplicateOf(found, hash);
-  const hit = findBlocked(parsed.prompt, found.blocked);
-  if (hit) throw userError(ErrorCode.BlockedWord, `Your team's admins have blocked "${hit}" in prompts. Rephrase without it; nothing was charged.`, { word: hit });
-  const backend = await chooseBackend(deps.backends, deps.config, parsed.backend, found.preferences.backend, parsed.operation);
-  const stored = applyDefaults(parsed, backend, found.preferences);
-  backend.check?.(stored, { startImage: !!parsed.startImage, endImage: !!parsed.endImage, parent: !!parsed.parentId });
-  const price = backend.estimate(stored);
-  if (price === null) {
-    throw userError(ErrorCode.UnsupportedOperation, `The ${backend.name} backend can't make ${stored.resolution} ${stored.duration} clips with ${stored.model}. Try another resolution or duration.`);
-  }
-  if (parsed.parentId) await requireParent(deps.db, found.teamId, parsed.parentId);
-  const images = await intakeImages(deps, parsed);
-
-  // First sight of a team, a member, or a new budget period: rare, and each is idempotent.
-  if (!found.teamId) await ensureTeam(deps.db, input.team, deps.config.DEFAULT_TEAM_CREDITS, now);
-  if (!found.teamId || !found.memberId) {
-    const teamId = found.teamId ?? (await findTeam(deps.db, input.team))!;
-    await ensureMember(deps.db, teamId, input.team.platform, input.member);
-    found = await lookup(deps.sql, key, input.team, input.member);
-  }
-  const teamId = found.teamId!;
   const generationId = randomUUID();
-  const newImages: { id: string; mime: string; data: Buffer }[] = [];
-  for (const [field, image] of Object.entries(images)) {
-    const id = image.assetId ?? randomUUID();
-    if (!image.assetId) newImages.push({ id, mime: image.mime!, data: image.data! });
-    stored[field === 'start' ? 'startImageId' : 'endImageId'] = id;
-  }
-  for (let attempt = 0; ; attempt++) {
-    if (found.period && found.periodKey && (attempt > 0 || periodKey(found.period, now) !== found.periodKey)) {
-      await deps.db.transaction((tx) => rollPeriod(tx, teamId, now));
-      found = await lookup(deps.sql, key, input.team, input.member);
+  let images: { ids: Partial<Record<'startImageId' | 'endImageId', string>>; fresh: NewImage[] } | undefined;
+
+  for (let round = 0, stalePeriod = 0; ; round++) {
+    if (round >= MAX_ROUNDS) throw userError(ErrorCode.RateLimited, 'Your team is sending many requests at once; nothing was charged. Try again in a moment.');
+    const team = await deps.directory.team(input.team, now);
+    const hit = findBlocked(parsed.prompt, team.blocked);
+    if (hit) throw userError(ErrorCode.BlockedWord, `Your team's admins have blocked "${hit}" in prompts. Rephrase without it; nothing was charged.`, { word: hit });
+    const backend = await chooseBackend(deps.backends, deps.config, parsed.backend, team.preferences.backend, parsed.operation);
+    const stored = applyDefaults(parsed, backend, team.preferences);
+    backend.check?.(stored, { startImage: !!parsed.startImage, endImage: !!parsed.endImage, parent: !!parsed.parentId });
+    const price = backend.estimate(stored);
+    if (price === null) {
+      throw userError(ErrorCode.UnsupportedOperation, `The ${backend.name} backend can't make ${stored.resolution} ${stored.duration} clips with ${stored.model}. Try another resolution or duration.`);
     }
-    const result = await admitHold(deps.sql, {
-      key, requestHash: hash, teamId, memberId: found.memberId!, generationId, periodKey: found.periodKey!,
-      memberCap: found.memberCap, amount: price, operation: stored.operation, request: { ...stored }, backend: backend.name,
-      parentId: stored.parentId ?? null, replyTo: input.replyTo ?? null, images: newImages,
+    if (parsed.parentId) await requireParent(deps.db, team.teamId, parsed.parentId);
+    images ??= await intakeImages(deps, parsed);
+    Object.assign(stored, images.ids);
+    const memberId = await deps.directory.member(team.teamId, input.team.platform, input.member);
+
+    const result = await deps.holds.admitHold({
+      key, requestHash: hash, teamId: team.teamId, configVersion: team.version, memberId, generationId,
+      periodKey: periodKey(team.period, now), amount: price, operation: stored.operation, request: { ...stored }, backend: backend.name,
+      parentId: stored.parentId ?? null, replyTo: input.replyTo ?? null, images: images.fresh,
     });
-    if (result.outcome === 'duplicate') return duplicateOf(await lookup(deps.sql, key, input.team, input.member), hash);
-    if (result.outcome === 'stale-period' && attempt < 2) continue;
-    if (result.outcome !== 'admitted') throw new Error('the budget period kept changing during admission');
-    deps.nudge();
-    const notice = capNotice(found, deps.config);
-    return {
-      generationId, duplicate: false, state: 'queued', backend: backend.name, model: stored.model,
-      credits: price, creditsRemaining: result.available, ...(notice ? { notice } : {}),
-    };
+    switch (result.outcome) {
+      case 'admitted': {
+        deps.nudge();
+        const notice = capNotice(result.active, deps.config);
+        return {
+          generationId, duplicate: false, state: 'queued', backend: backend.name, model: stored.model,
+          credits: price, creditsRemaining: result.available, ...(notice ? { notice } : {}),
+        };
+      }
+      case 'duplicate':
+        return duplicateOf(deps.sql, key, hash);
+      case 'stale-config':
+        deps.directory.forget(input.team);
+        continue;
+      case 'stale-period':
+        // A new period began (or an admin changed the budget's period): roll it, which is idempotent.
+        if (++stalePeriod > 2) throw new Error('the budget period kept changing during admission');
+        await deps.db.transaction((tx) => rollPeriod(tx, team.teamId, now));
+        deps.directory.forget(input.team);
+        continue;
+      case 'contended':
+        continue;
+    }
   }
 }
 
-function duplicateOf(found: Lookup, hash: string): Admitted {
-  const existing = found.existing;
+/** A request id seen before: the generation it made, if the request is the same one. */
+async function duplicateOf(client: postgres.Sql, key: string, hash: string): Promise<Admitted> {
+  const rows = await executePrepared<Record<string, unknown>>(client, sql`
+    select k.request_hash as hash, g.id, g.state, g.backend, g.request->>'model' as model, g.estimated_credits as credits,
+      (select balance from accounts where team_id = g.team_id and kind = 'available') as available
+    from idempotency_keys k join generations g on g.id = k.generation_id where k.key = ${key}`);
+  const existing = rows[0];
   if (!existing) throw new Error('idempotency key vanished');
   if (existing.hash !== hash) throw userError(ErrorCode.InvalidRequest, 'This request id was already used for a different request.');
   return {
-    generationId: existing.id, duplicate: true, state: existing.state, backend: existing.backend, model: existing.model,
-    credits: Number(existing.credits), creditsRemaining: found.available,
+    generationId: String(existing.id), duplicate: true, state: String(existing.state), backend: String(existing.backend),
+    model: String(existing.model), credits: Number(existing.credits), creditsRemaining: Number(existing.available ?? 0),
   };
 }
 
@@ -209,21 +170,22 @@ function applyDefaults(parsed: ParsedRequest, backend: Backend, preferences: Rec
   return stored;
 }
 
-interface Intake { assetId?: string; mime?: string; data?: Buffer }
+interface NewImage { id: string; mime: string; data: Buffer }
 
-async function intakeImages(deps: AdmissionDeps, parsed: ParsedRequest): Promise<Record<string, Intake>> {
-  const out: Record<string, Intake> = {};
-  const load = async (source: ImageSource): Promise<Intake> => {
-    if (source.kind === 'asset') {
-      const asset = await readAsset(deps.db, source.assetId);
-      return { assetId: asset.id };
-    }
+/** Input images: new bytes get an asset id now and are written with the generation; known assets are referenced. */
+async function intakeImages(deps: AdmissionDeps, parsed: ParsedRequest): Promise<{ ids: Partial<Record<'startImageId' | 'endImageId', string>>; fresh: NewImage[] }> {
+  const ids: Partial<Record<'startImageId' | 'endImageId', string>> = {};
+  const fresh: NewImage[] = [];
+  const load = async (source: ImageSource): Promise<string> => {
+    if (source.kind === 'asset') return (await readAsset(deps.db, source.assetId)).id;
     const image = await loadImage(source, { maxBytes: deps.config.MAX_IMAGE_BYTES, allowPrivateNetworks: deps.config.ALLOW_PRIVATE_IMAGE_URLS });
-    return { mime: image.mime, data: image.data };
+    const id = randomUUID();
+    fresh.push({ id, mime: image.mime, data: image.data });
+    return id;
   };
-  if (parsed.startImage) out.start = await load(parsed.startImage);
-  if (parsed.endImage) out.end = await load(parsed.endImage);
-  return out;
+  if (parsed.startImage) ids.startImageId = await load(parsed.startImage);
+  if (parsed.endImage) ids.endImageId = await load(parsed.endImage);
+  return { ids, fresh };
 }
 
 async function requireParent(db: Db, teamId: string | null, parentId: string): Promise<void> {
@@ -233,11 +195,11 @@ async function requireParent(db: Db, teamId: string | null, parentId: string): P
   if (state !== 'delivered' && state !== 'succeeded') throw userError(ErrorCode.InvalidRequest, 'That clip is not finished yet; try again once it has been posted.');
 }
 
-function capNotice(found: Lookup, config: Config): string | undefined {
-  const memberCap = found.memberActiveJobs ?? config.MEMBER_ACTIVE_JOBS;
-  const teamCap = found.teamActiveJobs ?? config.TEAM_ACTIVE_JOBS;
-  if (found.memberActive >= memberCap) return `You have ${found.memberActive} clips in progress (the limit is ${memberCap} at a time); this one starts as soon as one finishes.`;
-  if (found.teamActive >= teamCap) return `Your team has ${found.teamActive} clips in progress (the limit is ${teamCap} at a time); this one starts as soon as one finishes.`;
+function capNotice(active: ActiveJobs, config: Config): string | undefined {
+  const memberCap = active.memberCap ?? config.MEMBER_ACTIVE_JOBS;
+  const teamCap = active.teamCap ?? config.TEAM_ACTIVE_JOBS;
+  if (active.member >= memberCap) return `You have ${active.member} clips in progress (the limit is ${memberCap} at a time); this one starts as soon as one finishes.`;
+  if (active.team >= teamCap) return `Your team has ${active.team} clips in progress (the limit is ${teamCap} at a time); this one starts as soon as one finishes.`;
   return undefined;
 }
 

@@ -5,6 +5,8 @@ import { connectDatabase, type Database } from './db/client.ts';
 import { migrateDatabase } from './db/migrate.ts';
 import { createLogger, type Logger } from './log.ts';
 import { admit, type AdmissionInput, type Admitted } from './admission.ts';
+import { HoldWriter } from './ledger/admit-hold.ts';
+import { TeamDirectory } from './team-directory.ts';
 import { createBackends } from './backends/registry.ts';
 import type { Backend } from './backends/types.ts';
 import { endUnsuccessful, getGeneration } from './generations.ts';
@@ -43,6 +45,8 @@ export class Runtime {
   delivery: DeliveryWorker | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private readonly extraConnections: Redis[] = [];
+  private readonly holds: HoldWriter;
+  private readonly directory: TeamDirectory;
 
   private constructor(
     readonly config: Config,
@@ -58,6 +62,8 @@ export class Runtime {
     this.queues = new QueueSet(queueConnection, config.REDIS_PREFIX, backends.keys());
     this.signals = new Signals(redis, config.REDIS_PREFIX, log);
     this.health = new BackendHealth(redis, config.REDIS_PREFIX);
+    this.holds = new HoldWriter(database.sql);
+    this.directory = new TeamDirectory(database.db, database.sql, config.DEFAULT_TEAM_CREDITS);
   }
 
   static async create(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -79,7 +85,7 @@ export class Runtime {
 
   /** The one admission path, as every entry point calls it. */
   admit(input: AdmissionInput): Promise<Admitted> {
-    return admit({ db: this.db, sql: this.database.sql, config: this.config, backends: this.backends, now: this.now, nudge: () => this.nudge() }, input);
+    return admit({ db: this.db, sql: this.database.sql, holds: this.holds, directory: this.directory, config: this.config, backends: this.backends, now: this.now, nudge: () => this.nudge() }, input);
   }
 
   /**
@@ -88,7 +94,7 @@ export class Runtime {
    */
   nudge(): void {
     if (this.dispatcher) this.dispatcher.nudge();
-    else this.signals.publish({ type: 'nudge' });
+    else this.signals.nudge();
   }
 
   /** Cancels a generation that has not ended; its hold is released in the same transaction. */

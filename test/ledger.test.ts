@@ -4,7 +4,9 @@ import { ErrorCode, isAppError } from '../src/errors.ts';
 import { changeBudget, grantCredits } from '../src/ledger/budget.ts';
 import { captureHold, LedgerError, releaseHold } from '../src/ledger/holds.ts';
 import { ensureMember, ensureTeam, teamCredits } from '../src/teams.ts';
-import type { Runtime } from '../src/runtime.ts';
+import { Runtime } from '../src/runtime.ts';
+import type { Backend } from '../src/backends/types.ts';
+import type { StoredRequest } from '../src/request.ts';
 import { createTestContext, type TestContext } from './support/context.ts';
 
 let ctx: TestContext;
@@ -76,6 +78,30 @@ describe('credit ledger', () => {
     expect((await teamCredits(rt.db, teamId, november)).held).toBe(8);
   });
 
+  it('requests decided in one batch come out as if decided one at a time: a cheaper one after a refused dearer one still fits', async () => {
+    // Preview where 9 s costs 2 credits, so one batch can hold requests of different prices.
+    const priced = await Runtime.create(ctx.config, {
+      log: ctx.log, migrate: false,
+      backends: (defaults) => {
+        const preview = defaults.get('preview')!;
+        return new Map([['preview', Object.assign(Object.create(preview) as Backend, { estimate: (r: StoredRequest) => (r.duration === '9s' ? 2 : 1) })]]);
+      },
+    });
+    try {
+      const teamId = await newTeam('mixed-team', 4);
+      const ask = (key: string, duration: string) => priced.admit({
+        idempotencyKey: key, team: { platform: 'cli', externalId: 'mixed-team' }, member: { externalId: key }, request: { prompt: 'a red fox runs through snow', duration },
+      });
+      await ask('mixed-warm', '5s'); // 3 left; the directory now knows the team, so the next three share a batch
+      const results = await Promise.allSettled([ask('mixed-a', '9s'), ask('mixed-b', '9s'), ask('mixed-c', '5s')]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.InsufficientCredits });
+      expect((await teamCredits(rt.db, teamId, november)).available).toBe(0);
+    } finally {
+      await priced.close(1000);
+    }
+  });
+
   it('a hold resolves exactly once: capture charges the actual cost and returns the rest', async () => {
     const teamId = await newTeam('capture-team', 100);
     const memberId = await ensureMember(rt.db, teamId, 'cli', { externalId: 'm' });
@@ -126,10 +152,18 @@ describe('credit ledger', () => {
     expect(await booksBalance(teamId)).toBe(0);
   });
 
-  it('entries are append-only history: every entry records the balance before and after', async () => {
-    const rows = await rt.db.execute(sql`select amount, balance_before, balance_after from entries`);
-    expect(rows.length).toBeGreaterThan(100);
-    for (const r of rows) expect(Number(r.balance_after) - Number(r.balance_before)).toBe(Number(r.amount));
+  it("entries are append-only history: each account's entries chain before to after and add up to its balance", async () => {
+    const rows = await rt.db.execute<{ account_id: number; amount: number; balance_before: number; balance_after: number }>(sql`
+      select account_id, amount, balance_before, balance_after from entries order by account_id, id`);
+    expect(rows.length).toBeGreaterThan(20);
+    const last = new Map<number, number>();
+    for (const r of rows) {
+      expect(Number(r.balance_after) - Number(r.balance_before)).toBe(Number(r.amount));
+      expect(Number(r.balance_before)).toBe(last.get(r.account_id) ?? 0);
+      last.set(r.account_id, Number(r.balance_after));
+    }
+    const accounts = await rt.db.execute<{ id: number; balance: number }>(sql`select id, balance from accounts`);
+    for (const a of accounts) expect(last.get(a.id) ?? 0).toBe(Number(a.balance));
     const negative = await rt.db.execute(sql`select count(*) as n from accounts where kind <> 'granted' and balance < 0`);
     expect(Number(negative[0]!.n)).toBe(0);
   });

@@ -14,6 +14,11 @@ export const teams = pgTable('teams', {
   name: text('name').notNull(),
   /** Team defaults: model, resolution, aspect, duration, backend preference (auto|gpu|api|preview). */
   preferences: jsonb('preferences').$type<Record<string, string>>().notNull().default({}),
+  /**
+   * Bumped by triggers whenever what admission caches about the team changes (preferences, blocklist,
+   * platform accounts), so admission's write can refuse to act on a stale copy (src/team-directory.ts).
+   */
+  configVersion: integer('config_version').notNull().default(0),
   createdAt: createdAt(),
 });
 
@@ -158,6 +163,9 @@ export const generations = pgTable('generations', {
   index('generations_active').on(t.backend, t.state).where(sql`${t.state} in ('dispatched','running')`),
   index('generations_team_state').on(t.teamId, t.state),
   index('generations_member_state').on(t.memberId, t.state),
+  // Admission counts a team's and a member's jobs in progress for its notice; these stay as small as that.
+  index('generations_team_active').on(t.teamId).where(sql`${t.state} in ('dispatched','running')`),
+  index('generations_member_active').on(t.memberId).where(sql`${t.state} in ('dispatched','running')`),
 ]);
 
 /** Platform message → generation, so a button or a reaction finds its clip without reading chat history. */

@@ -1,17 +1,18 @@
-import { sql } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
 import type postgres from 'postgres';
-import { executePrepared } from '../db/client.ts';
+import { GroupCommit } from '../db/group-commit.ts';
 import { ErrorCode, userError } from '../errors.ts';
 
 export interface AdmitHoldInput {
   key: string;
   requestHash: string;
   teamId: string;
+  /** The teams.config_version the caller's settings came from; if it moved on, nothing is written. */
+  configVersion: number;
   memberId: string;
   generationId: string;
-  /** The budget period the caller saw; if a reset happened since, nothing is written and the caller retries. */
+  /** The budget period the caller expects; if the budget is in another one, nothing is written. */
   periodKey: string;
-  memberCap: number | null;
   amount: number;
   operation: string;
   request: Record<string, unknown>;
@@ -21,111 +22,270 @@ export interface AdmitHoldInput {
   images: { id: string; mime: string; data: Buffer }[];
 }
 
+/** How busy the team and member were at admission, for the "starts when one finishes" notice. */
+export interface ActiveJobs {
+  team: number;
+  member: number;
+  /** The budget's overrides of the configured active-job caps; null means the configured default. */
+  teamCap: number | null;
+  memberCap: number | null;
+}
+
 export type AdmitHoldResult =
-  | { outcome: 'admitted'; available: number }
+  | { outcome: 'admitted'; available: number; active: ActiveJobs }
   | { outcome: 'duplicate' }
-  | { outcome: 'stale-period' };
+  /** The caller's copy of the team's settings is out of date: read them again and resubmit. */
+  | { outcome: 'stale-config' }
+  | { outcome: 'stale-period' }
+  /** Decided against a batch neighbour's outcome that did not happen, or its key came in twice: resubmit. */
+  | { outcome: 'contended' };
 
 /**
- * Admission's write, as ONE statement: claim the idempotency key, lock the team's available and held
- * accounts, check funds and the member's cap against the locked rows, then write the generation, its
- * input images, the hold, the transfer and both entries. One statement is one round trip and its own
- * transaction, which is what lets admission keep up with a bare "UPDATE + Queue.add" (bench/admission).
+ * Admission's write for a whole batch, as ONE statement (its own transaction): skip keys already used,
+ * check each item's settings version and budget period, lock the teams' available and held accounts and
+ * the capped members' usage rows, decide every item against the locked rows in arrival order, then write
+ * each admitted item's idempotency key, generation, input images and hold, and move each team's total
+ * once, as one hold transfer with its two entries. A refused item writes nothing, not even its key, so
+ * asking again later is a fresh request.
  *
- * Why it is race-free: `acct` takes FOR UPDATE locks, and under READ COMMITTED a locked row is re-read at
- * its newest version, so the funds check sees every committed hold. Lock order is fixed by data
- * dependencies: the key first (a duplicate waits here for the original to commit, then writes nothing),
- * then accounts in kind order (as lockAccounts does), then member_usage. When any check fails, every
- * later CTE selects nothing, so nothing is written; the final row says which check failed.
+ * Why it is race-free: rows are locked FOR UPDATE, and under READ COMMITTED a locked row is re-read at its
+ * newest version, so every check sees every committed hold. Lock order is the same in every batch and in
+ * the single-team ledger paths: accounts by team and kind, then member_usage by member, then keys (sorted).
+ * A key that another batch claims after our snapshot fails the whole statement on its primary key (nothing
+ * written), and the retry reports it as a duplicate.
+ *
+ * Within a batch an item is admitted while the team's running total of earlier candidates (and the
+ * member's) still fits. That equals deciding one at a time until the team's first refusal; settle() says
+ * which later refusals are certain and sends the rest round again. A first-of-period usage row for a
+ * capped member cannot be locked before it exists; if another batch inserts it first, that member's items
+ * come back `contended` too.
+ *
+ * Every join here is between an item and its own team's rows or a handful of per-team rows: batch CTEs
+ * look like one row to the planner, and joining two of them item by item would cost n² comparisons.
  */
-export async function admitHold(client: postgres.Sql, input: AdmitHoldInput): Promise<AdmitHoldResult> {
-  const amount = input.amount;
-  const cap = input.memberCap;
-  const images = input.images.length > 0
-    ? sql`, img as (
-        insert into assets (id, team_id, kind, mime, size, sha256, data)
-        select v.id::uuid, ${input.teamId}::uuid, 'input_image', v.mime, v.size::int, v.sha, decode(v.data, 'base64') from (values ${sql.join(
-          input.images.map((i) => sql`(${i.id}, ${i.mime}, ${i.data.length}, encode(sha256(decode(${i.data.toString('base64')}, 'base64')), 'hex'), ${i.data.toString('base64')})`),
-          sql`, `,
-        )}) as v(id, mime, size, sha, data)
-        where exists (select 1 from gen) returning id)`
-    : sql``;
-  const rows = await executePrepared<{ claimed: boolean; refused: string | null; available: number | null }>(client, sql`
-    with claim as (
-      insert into idempotency_keys (key, team_id, generation_id, request_hash)
-      values (${input.key}, ${input.teamId}, ${input.generationId}, ${input.requestHash})
-      on conflict (key) do nothing returning generation_id
-    ), budget as (
-      select 1 from budgets where team_id = ${input.teamId} and period_key = ${input.periodKey} and exists (select 1 from claim)
-    ), acct as (
-      select id, kind, balance from accounts
-      where team_id = ${input.teamId} and kind in ('available','held') and exists (select 1 from budget)
-      order by kind for update
-    ), funds as (
-      select 1 from acct where kind = 'available' and balance >= ${amount}
-    ), usage as (
-      insert into member_usage (member_id, period_key, used)
-      select ${input.memberId}::uuid, ${input.periodKey}, ${amount}::bigint
-      where exists (select 1 from funds) ${cap === null ? sql`` : sql`and ${amount}::bigint <= ${cap}::bigint`}
-      on conflict (member_id, period_key) do update set used = member_usage.used + excluded.used
-        ${cap === null ? sql`` : sql`where member_usage.used + excluded.used <= ${cap}::bigint`}
-      returning used
-    ), gen as (
-      insert into generations (id, team_id, member_id, parent_id, operation, request, state, backend, estimated_credits, reply_to)
-      select ${input.generationId}::uuid, ${input.teamId}::uuid, ${input.memberId}::uuid, ${input.parentId}::uuid, ${input.operation},
-        ${JSON.stringify(input.request)}::jsonb, 'queued', ${input.backend}, ${amount}::bigint, ${input.replyTo === null ? null : JSON.stringify(input.replyTo)}::jsonb
-      where exists (select 1 from usage)
-      returning id
-    ), hold as (
-      insert into holds (team_id, member_id, generation_id, amount, period_key)
-      select ${input.teamId}::uuid, ${input.memberId}::uuid, gen.id, ${amount}::bigint, ${input.periodKey} from gen
-      returning id
-    ), moved as (
-      update accounts a set balance = a.balance + case a.kind when 'available' then -${amount}::bigint else ${amount}::bigint end,
-        version = a.version + 1
-      from acct where a.id = acct.id and ${amount}::bigint > 0 and exists (select 1 from hold)
-      returning a.id, a.kind, acct.balance as before
-    ), tr as (
-      insert into transfers (team_id, member_id, generation_id, hold_id, kind, amount, from_account, to_account)
-      select ${input.teamId}::uuid, ${input.memberId}::uuid, ${input.generationId}::uuid, hold.id, 'hold', ${amount}::bigint,
-        (select id from moved where kind = 'available'), (select id from moved where kind = 'held')
-      from hold where exists (select 1 from moved)
-      returning id
-    ), ent as (
-      insert into entries (transfer_id, account_id, amount, balance_before, balance_after)
-      select tr.id, moved.id, case moved.kind when 'available' then -${amount}::bigint else ${amount}::bigint end, moved.before,
-        moved.before + case moved.kind when 'available' then -${amount}::bigint else ${amount}::bigint end
-      from tr, moved
-    )${images}
-    select s.claimed, s.available,
-      case when s.claimed and not s.admitted then dreambot_refuse(
-        case when not s.period_ok then 'stale_period' when coalesce(s.available, 0) < ${amount}::bigint then 'insufficient_credits' else 'member_cap' end,
-        s.available) end as refused
-    from (select exists (select 1 from claim) as claimed, exists (select 1 from budget) as period_ok,
-      (select balance from acct where kind = 'available') as available, exists (select 1 from hold) as admitted) s`).catch((error: unknown) => {
-    // drizzle wraps driver errors; the reason is in the driver's message, on the error or its cause.
-    const text = `${(error as Error).message} ${((error as Error).cause as Error | undefined)?.message ?? ''}`;
-    const match = /dreambot_refused:(\w+):(-?\d*)/.exec(text);
-    if (!match) throw error;
-    return [{ claimed: true, refused: match[1]!, available: match[2] ? Number(match[2]) : 0 }];
+const ADMIT_BATCH = `
+with input as (
+  select x.* from jsonb_to_recordset($1::jsonb) as x(ord int, key text, hash text, team_id uuid, config_version int, member_id uuid,
+    gen_id uuid, period_key text, amount bigint, operation text, request jsonb, backend text, parent_id uuid, reply_to jsonb, images jsonb)
+), known as (
+  select k.key from idempotency_keys k where k.key in (select key from input)
+), acct as (
+  select a.id, a.team_id, a.kind, a.balance from accounts a
+  where a.team_id in (select team_id from input) and a.kind in ('available', 'held')
+  order by a.team_id, a.kind for update
+), status as (
+  select i.*,
+    case when i.key in (select key from known) then 'duplicate'
+      when row_number() over (partition by i.key order by i.ord) > 1 then 'contended'
+      when t.config_version is distinct from i.config_version or m.id is null then 'stale_config'
+      when b.period_key is distinct from i.period_key then 'stale_period'
+    end as early,
+    coalesce(m.cap, b.member_cap) as cap, b.member_active_jobs, b.team_active_jobs
+  from input i
+  left join teams t on t.id = i.team_id
+  left join budgets b on b.team_id = i.team_id
+  left join members m on m.id = i.member_id and m.team_id = i.team_id
+), usage_now as (
+  select u.member_id, u.used from member_usage u
+  where (u.member_id, u.period_key) in (select member_id, period_key from status where early is null and cap is not null)
+  order by u.member_id for update
+), cand as (
+  select s.*, av.id as avail_id, coalesce(av.balance, 0) as available, hd.id as held_id, coalesce(hd.balance, 0) as held,
+    u.used is not null as usage_locked, coalesce(u.used, 0) as used
+  from status s
+  left join acct av on av.team_id = s.team_id and av.kind = 'available'
+  left join acct hd on hd.team_id = s.team_id and hd.kind = 'held'
+  left join usage_now u on u.member_id = s.member_id
+), capped as (
+  select c.*, c.early is null and (c.cap is null
+    or c.used + sum(c.amount) filter (where c.early is null) over (partition by c.member_id order by c.ord) <= c.cap) as cap_ok
+  from cand c
+), decided as (
+  select c.*, c.cap_ok and c.available >= sum(c.amount) filter (where c.cap_ok) over (partition by c.team_id order by c.ord) as ok
+  from capped c
+), usage_add as (
+  insert into member_usage (member_id, period_key, used)
+  select member_id, period_key, sum(amount) from decided where ok and (cap is null or usage_locked)
+  group by member_id, period_key order by member_id
+  on conflict (member_id, period_key) do update set used = member_usage.used + excluded.used
+), usage_new as (
+  insert into member_usage (member_id, period_key, used)
+  select member_id, period_key, sum(amount) from decided where ok and cap is not null and not usage_locked
+  group by member_id, period_key order by member_id
+  on conflict (member_id, period_key) do nothing
+  returning member_id
+), settled as (
+  select d.*, d.ok and (d.cap is null or d.usage_locked or d.member_id in (select member_id from usage_new)) as admitted from decided d
+), admitted as (
+  select * from settled where admitted
+), claim as (
+  -- No ON CONFLICT: a key another batch claimed since our snapshot fails this whole statement.
+  insert into idempotency_keys (key, team_id, generation_id, request_hash)
+  select key, team_id, gen_id, hash from admitted order by key
+), gen as (
+  insert into generations (id, team_id, member_id, parent_id, operation, request, state, backend, estimated_credits, reply_to)
+  select gen_id, team_id, member_id, parent_id, operation, request, 'queued', backend, amount, reply_to from admitted order by ord
+), img as (
+  insert into assets (id, team_id, kind, mime, size, sha256, data)
+  select (im->>'id')::uuid, a.team_id, 'input_image', im->>'mime', (im->>'size')::int, im->>'sha256', decode(im->>'data', 'base64')
+  from admitted a cross join jsonb_array_elements(a.images) im
+), hold as (
+  insert into holds (team_id, member_id, generation_id, amount, period_key)
+  select team_id, member_id, gen_id, amount, period_key from admitted order by ord
+), team_total as (
+  select team_id, avail_id, held_id, min(available) as available, min(held) as held, sum(amount) as total, count(*) as n
+  from admitted group by team_id, avail_id, held_id having sum(amount) > 0
+), moved as (
+  update accounts a set balance = a.balance + case a.kind when 'available' then -t.total else t.total end, version = a.version + 1
+  from team_total t where a.id in (t.avail_id, t.held_id)
+), tr as (
+  insert into transfers (team_id, kind, amount, from_account, to_account, note)
+  select team_id, 'hold', total, avail_id, held_id, n || case when n = 1 then ' hold' else ' holds' end from team_total
+  returning id, team_id
+), ent as (
+  insert into entries (transfer_id, account_id, amount, balance_before, balance_after)
+  select tr.id, t.avail_id, -t.total, t.available, t.available - t.total from tr join team_total t on t.team_id = tr.team_id
+  union all
+  select tr.id, t.held_id, t.total, t.held, t.held + t.total from tr join team_total t on t.team_id = tr.team_id
+), busy_team as (
+  select g.team_id, count(*) as n from generations g
+  where g.team_id in (select team_id from admitted) and g.state in ('dispatched', 'running') group by g.team_id
+), busy_member as (
+  select g.member_id, count(*) as n from generations g
+  where g.member_id in (select member_id from admitted) and g.state in ('dispatched', 'running') group by g.member_id
+)
+select s.ord, s.early, s.team_id, s.member_id, s.amount, s.cap_ok, s.ok, s.admitted, s.cap,
+  s.available - coalesce(sum(s.amount) filter (where s.admitted) over (partition by s.team_id order by s.ord), 0) as available,
+  case when s.admitted then coalesce((select n from busy_team bt where bt.team_id = s.team_id), 0) end as team_active,
+  case when s.admitted then coalesce((select n from busy_member bm where bm.member_id = s.member_id), 0) end as member_active,
+  s.team_active_jobs, s.member_active_jobs
+from settled s
+order by s.ord`;
+
+interface BatchRow {
+  ord: number;
+  early: 'duplicate' | 'contended' | 'stale_config' | 'stale_period' | null;
+  team_id: string;
+  member_id: string;
+  amount: number;
+  cap_ok: boolean;
+  ok: boolean;
+  admitted: boolean;
+  cap: number | null;
+  /** Team credits left after this item (admitted) or before it (refused). */
+  available: number;
+  team_active: number | null;
+  member_active: number | null;
+  team_active_jobs: number | null;
+  member_active_jobs: number | null;
+}
+
+type Verdict = AdmitHoldResult | 'insufficient_credits' | 'member_cap';
+
+/**
+ * Turns the batch's decisions into answers. Up to a team's first refusal the batch decided exactly as one
+ * at a time would. After it, a refusal is certain only when it is of the same kind and asks at least as
+ * much (the running totals only grow); anything else, and everything after an item that lost its usage
+ * row to another batch, goes round again.
+ */
+export function settle(rows: BatchRow[]): Verdict[] {
+  const first = new Map<string, BatchRow>();
+  const contended = new Set<string>();
+  return rows.map((r): Verdict => {
+    switch (r.early) {
+      case 'duplicate': return { outcome: 'duplicate' };
+      case 'contended': return { outcome: 'contended' };
+      case 'stale_config': return { outcome: 'stale-config' };
+      case 'stale_period': return { outcome: 'stale-period' };
+    }
+    if (r.admitted) {
+      return {
+        outcome: 'admitted', available: Number(r.available),
+        active: { team: Number(r.team_active ?? 0), member: Number(r.member_active ?? 0), teamCap: num(r.team_active_jobs), memberCap: num(r.member_active_jobs) },
+      };
+    }
+    if (r.ok || contended.has(r.team_id)) {
+      contended.add(r.team_id);
+      return { outcome: 'contended' };
+    }
+    const kind = r.cap_ok ? 'insufficient_credits' : 'member_cap';
+    const before = first.get(r.team_id);
+    if (!before) {
+      first.set(r.team_id, r);
+      return kind;
+    }
+    const sameKind = before.cap_ok === r.cap_ok && (r.cap_ok || before.member_id === r.member_id);
+    return sameKind && Number(r.amount) >= Number(before.amount) ? kind : { outcome: 'contended' };
   });
-  const r = rows[0]! as { claimed: boolean; refused?: string | null; available: number | null };
-  if (!r.claimed) return { outcome: 'duplicate' };
-  if (r.refused === 'stale_period') return { outcome: 'stale-period' };
-  const available = Number(r.available ?? 0);
-  if (r.refused === 'insufficient_credits') {
-    throw userError(
+}
+
+const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+
+/** Another batch claimed one of our keys since our snapshot, or crossed our locks: Postgres rolled this one back whole. */
+function retryable(error: unknown): boolean {
+  const e = error as { code?: string; constraint_name?: string };
+  return e.code === '40P01' || (e.code === '23505' && e.constraint_name === 'idempotency_keys_pkey');
+}
+
+/** Admission's writes for one database, group-committed: see ADMIT_BATCH. */
+export class HoldWriter {
+  private readonly batches: GroupCommit<AdmitHoldInput, AdmitHoldResult>;
+
+  /**
+   * One batch in flight: a batch locks every team it holds for, so two at once would mostly wait on each
+   * other (and Postgres re-checks a row it waited for), which measured slower than the next batch simply
+   * growing while this one runs (bench/admission). Images travel inside the batch, so batches are also
+   * bounded by bytes.
+   */
+  constructor(private readonly client: postgres.Sql) {
+    this.batches = new GroupCommit<AdmitHoldInput, AdmitHoldResult>((items) => this.writeBatch(items), {
+      maxInFlight: 1, maxBatch: 200, maxWeight: 16 * 1024 * 1024,
+      weigh: (item) => 1024 + item.images.reduce((sum, i) => sum + i.data.length * 1.34, 0),
+    });
+  }
+
+  admitHold(input: AdmitHoldInput): Promise<AdmitHoldResult> {
+    return this.batches.submit(input);
+  }
+
+  private async writeBatch(items: AdmitHoldInput[]): Promise<(AdmitHoldResult | Error)[]> {
+    const payload = JSON.stringify(items.map((item, ord) => ({
+      ord, key: item.key, hash: item.requestHash, team_id: item.teamId, config_version: item.configVersion, member_id: item.memberId,
+      gen_id: item.generationId, period_key: item.periodKey, amount: item.amount, operation: item.operation, request: item.request,
+      backend: item.backend, parent_id: item.parentId, reply_to: item.replyTo,
+      images: item.images.map((i) => ({ id: i.id, mime: i.mime, size: i.data.length, sha256: createHash('sha256').update(i.data).digest('hex'), data: i.data.toString('base64') })),
+    })));
+    let rows: BatchRow[];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        rows = (await this.client.unsafe(ADMIT_BATCH, [payload], { prepare: true })) as unknown as BatchRow[];
+        break;
+      } catch (error) {
+        if (retryable(error) && attempt < 3) continue;
+        // One item the database rejects must not take its neighbours down with it: try each on its own.
+        if (items.length > 1) return Promise.all(items.map(async (item) => (await this.writeBatch([item]))[0]!));
+        throw error;
+      }
+    }
+    return settle(rows).map((v, ord) => answer(items[ord]!, v, rows[ord]!));
+  }
+}
+
+function answer(item: AdmitHoldInput, verdict: Verdict, row: BatchRow): AdmitHoldResult | Error {
+  if (verdict === 'insufficient_credits') {
+    const available = Math.max(0, Number(row.available));
+    return userError(
       ErrorCode.InsufficientCredits,
-      `Not enough credits: this costs ${amount} and your team has ${available} left. Ask an admin for more, or pick a cheaper option (shorter, lower resolution, a faster model).`,
-      { needed: amount, available },
+      `Not enough credits: this costs ${item.amount} and your team has ${available} left. Ask an admin for more, or pick a cheaper option (shorter, lower resolution, a faster model).`,
+      { needed: item.amount, available },
     );
   }
-  if (r.refused === 'member_cap') {
-    throw userError(
+  if (verdict === 'member_cap') {
+    return userError(
       ErrorCode.MemberCapReached,
-      `You have reached your personal limit of ${cap} credits for this period. An admin can raise it with /dream-admin user-cap.`,
-      { cap, needed: amount },
+      `You have reached your personal limit of ${row.cap} credits for this period. An admin can raise it with /dream-admin user-cap.`,
+      { cap: num(row.cap), needed: item.amount },
     );
   }
-  return { outcome: 'admitted', available: available - amount };
+  return verdict;
 }
