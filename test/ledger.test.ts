@@ -78,6 +78,29 @@ describe('credit ledger', () => {
     expect((await teamCredits(rt.db, teamId, november)).held).toBe(8);
   });
 
+  it('two processes racing for the same budget and the same cap still admit exactly what fits', async () => {
+    // Each process sends one batch at a time, so batches only overlap across processes: this is where
+    // their locks meet (and where a capped member's first usage row of the period can be inserted twice).
+    const other = await ctx.runtime();
+    const teamId = await newTeam('two-process-team', 50);
+    await rt.db.transaction((tx) => changeBudget(tx, teamId, { memberCap: 5 }, november));
+    const ask = (i: number) => (i % 2 === 0 ? rt : other).admit({
+      idempotencyKey: `two-${i}`, team: { platform: 'cli', externalId: 'two-process-team' },
+      member: { externalId: `user-${i % 20}` }, request: { prompt: 'a red fox runs through snow' },
+    });
+    const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => ask(i)));
+    const admitted = results.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<typeof ask>>> => r.status === 'fulfilled');
+    expect(admitted).toHaveLength(50);
+    const reasons = new Set(results.flatMap((r) => (r.status === 'rejected' && isAppError(r.reason) ? [r.reason.code] : [])));
+    expect([...reasons].every((c) => c === ErrorCode.InsufficientCredits || c === ErrorCode.MemberCapReached)).toBe(true);
+    const perMember = await rt.db.execute<{ used: number }>(sql`
+      select u.used from member_usage u join members m on m.id = u.member_id where m.team_id = ${teamId}`);
+    expect(Math.max(...perMember.map((u) => Number(u.used)))).toBeLessThanOrEqual(5);
+    expect(perMember.reduce((sum, u) => sum + Number(u.used), 0)).toBe(50);
+    expect((await teamCredits(rt.db, teamId, november))).toMatchObject({ available: 0, held: 50 });
+    expect(await booksBalance(teamId)).toBe(0);
+  });
+
   it('requests decided in one batch come out as if decided one at a time: a cheaper one after a refused dearer one still fits', async () => {
     // Preview where 9 s costs 2 credits, so one batch can hold requests of different prices.
     const priced = await Runtime.create(ctx.config, {
