@@ -70,6 +70,15 @@ export async function listGenerations(db: Executor, filter: GenerationFilter): P
   return rows.map(toGeneration);
 }
 
+/** Jobs still waiting or rendering whose reply goes to `platform`: what a chat adapter keeps a status line for. */
+export async function activeReplies(db: Executor, platform: string, limit = 1000): Promise<{ id: string; replyTo: Record<string, unknown> }[]> {
+  const rows = await db.execute<{ id: string; reply_to: Record<string, unknown> }>(sql`
+    select id, reply_to from generations
+    where state in ('queued', 'dispatched', 'running') and reply_to->>'platform' = ${platform}
+    order by seq limit ${limit}`);
+  return rows.map((r) => ({ id: String(r.id), replyTo: r.reply_to }));
+}
+
 /** The worker took the job: counts attempts. Returns null when the generation is no longer runnable. */
 export async function markRunning(db: Executor, id: string): Promise<Generation | null> {
   const rows = await db.execute<Record<string, unknown>>(sql`

@@ -85,6 +85,7 @@ export class DiscordAdapter implements ChatAdapter {
     const ready = once(this.client, Events.ClientReady);
     await this.client.login(this.config.token);
     await ready;
+    this.tracker.start();
     this.started = true;
   }
 
@@ -93,7 +94,7 @@ export class DiscordAdapter implements ChatAdapter {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.later.idle(), new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); })]);
     clearTimeout(timer);
-    this.tracker.stop();
+    await this.tracker.stop();
     await this.client.destroy();
     this.started = false;
   }

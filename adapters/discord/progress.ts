@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { Routes, type REST } from 'discord.js';
 import { aheadOf } from '../../src/admission.ts';
-import { getGeneration } from '../../src/generations.ts';
+import { activeReplies, getGeneration } from '../../src/generations.ts';
+import { holdLease, releaseLease } from '../../src/queue/lease.ts';
 import type { Logger } from '../../src/log.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import { apiCode } from './deliver.ts';
@@ -11,10 +13,15 @@ import * as render from './render.ts';
  * `everyMs` (≥ 5 s, as community limits suggest and the AI Horde bot does), only when the text changed,
  * read from the generation row. Edits go through the interaction token while it is safely inside its
  * 15 minutes, then through the bot token; a token Discord refuses (50027, 10015) is never tried again.
- * The final "done"/"failed" edit is the deliverer's. Lives in the process that took the interaction;
- * after a restart the status line stops moving, but the clip is still delivered (by any bot process).
+ * The final "done"/"failed" edit is the deliverer's.
+ *
+ * One process edits each status line: it holds a Redis lease on the job, renewed on every poll. The
+ * process that took the interaction claims it first; every tracker also looks for active Discord jobs
+ * nobody holds (a restart, a crash) and adopts them, editing through the bot token from then on.
  */
 export const MIN_PROGRESS_EVERY_MS = 5000;
+/** How often a tracker looks for status lines that no process is keeping. */
+const ADOPT_EVERY_MS = 15_000;
 
 export interface StatusTarget {
   channelId: string;
@@ -46,6 +53,8 @@ export function isActive(state: string): boolean {
 export class ProgressTracker {
   private readonly jobs = new Map<string, Tracked>();
   private stopped = false;
+  private readonly owner = randomUUID();
+  private adoptTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: {
     runtime: Runtime; rest: REST; log: Logger; everyMs: number; tokenMarginMs: number; now: () => number;
@@ -62,6 +71,8 @@ export class ProgressTracker {
     if (this.stopped || this.jobs.has(generationId)) return;
     const job: Tracked = { ...target, generationId, timer: undefined, last: initial, tokenDead: false, inFlight: null };
     this.jobs.set(generationId, job);
+    // Claim at once, so another process's adoption pass does not take a line this process is about to edit.
+    void this.hold(generationId).catch(() => undefined);
     this.schedule(job);
   }
 
@@ -72,12 +83,57 @@ export class ProgressTracker {
     this.jobs.delete(generationId);
     clearTimeout(job.timer);
     await job.inFlight;
+    await this.release(generationId);
   }
 
-  stop(): void {
+  /** Adopts status lines no process keeps now and every ADOPT_EVERY_MS from here on. */
+  start(everyMs = ADOPT_EVERY_MS): void {
+    this.stopped = false;
+    const pass = () => void this.adopt().catch((err: unknown) => this.deps.log.warn({ err }, 'discord: adopting status lines failed'));
+    pass();
+    this.adoptTimer = setInterval(pass, everyMs);
+    this.adoptTimer.unref();
+  }
+
+  /** Stops editing and gives the leases back, so the next process adopts these lines at once. */
+  async stop(): Promise<void> {
     this.stopped = true;
-    for (const job of this.jobs.values()) clearTimeout(job.timer);
+    clearInterval(this.adoptTimer);
+    const held = [...this.jobs.values()];
     this.jobs.clear();
+    for (const job of held) clearTimeout(job.timer);
+    await Promise.all(held.map(async (job) => {
+      await job.inFlight;
+      await this.release(job.generationId);
+    }));
+  }
+
+  /** Active Discord jobs that nobody edits: this process takes them on, through the bot token. */
+  async adopt(): Promise<number> {
+    let adopted = 0;
+    for (const { id, replyTo } of await activeReplies(this.deps.runtime.db, 'discord')) {
+      const channelId = typeof replyTo.channelId === 'string' ? replyTo.channelId : undefined;
+      const messageId = typeof replyTo.messageId === 'string' ? replyTo.messageId : undefined;
+      if (this.stopped || !channelId || !messageId || this.jobs.has(id) || !(await this.hold(id))) continue;
+      const job: Tracked = { channelId, messageId, generationId: id, timer: undefined, last: '', tokenDead: true, inFlight: null };
+      this.jobs.set(id, job);
+      this.schedule(job);
+      adopted += 1;
+    }
+    return adopted;
+  }
+
+  private leaseKey(generationId: string): string {
+    return `${this.deps.runtime.config.REDIS_PREFIX}:discord:status:${generationId}`;
+  }
+
+  private hold(generationId: string): Promise<boolean> {
+    const ttl = 3 * Math.max(this.deps.everyMs, MIN_PROGRESS_EVERY_MS);
+    return holdLease(this.deps.runtime.redis, this.leaseKey(generationId), this.owner, ttl);
+  }
+
+  private release(generationId: string): Promise<void> {
+    return releaseLease(this.deps.runtime.redis, this.leaseKey(generationId), this.owner).catch(() => undefined);
   }
 
   /**
@@ -115,8 +171,10 @@ export class ProgressTracker {
     const { runtime, log, now } = this.deps;
     try {
       const g = await getGeneration(runtime.db, job.generationId);
-      if (!g || !isActive(g.state)) {
+      if (!g || !isActive(g.state) || !(await this.hold(job.generationId))) {
+        // Finished, or another process keeps this line now.
         this.jobs.delete(job.generationId);
+        if (g && !isActive(g.state)) await this.release(job.generationId);
         return;
       }
       const ahead = g.state === 'queued' ? await aheadOf(runtime.db, g.id) : 0;

@@ -97,10 +97,24 @@ describe('rate limits', () => {
 });
 
 describe('restarts', () => {
+  it('the status line of a job still rendering keeps moving after the bot restarts', async () => {
+    const { status, g } = await job(h.dream(h.bo, { prompt: 'a lantern drifts down a river at night #slow=12000', resolution: '540p' }));
+    await h.fake.waitFor(() => /Rendering/.test(status.content), 15_000, 'a progress edit before the restart');
+    await h.restart();
+    const restartedAt = Date.now();
+    // The new process has never seen this interaction: it adopts the line and edits it with the bot token.
+    const edit = await h.fake.waitFor(() => status.history.find((e) => e.at > restartedAt && !/Done/.test(e.content)), 20_000, 'a progress edit after the restart');
+    expect(edit.via).toBe('bot');
+    expect((await h.settled(g.id)).state).toBe('delivered');
+    await h.fake.waitFor(() => status.content.includes('Done'), 10_000, 'the done edit');
+    await h.clipMessage(g.id);
+  }, 60_000);
+
   it('🔁 on a clip the new process has never seen re-rolls it', async () => {
     const { g } = await job(h.dream(h.ana, { prompt: 'a hot air balloon rises over lavender fields at dawn', resolution: '540p' }));
     const clip = await h.clipMessage(g.id);
     await h.settled(g.id);
+    const identifies = h.fake.counters().identifies;
     await h.restart();
     // The thread comes back with GUILD_CREATE; the message does not: nothing in the new process has seen it.
     const thread = h.adapter.client.channels.cache.get(clip.channelId);
@@ -111,6 +125,6 @@ describe('restarts', () => {
     expect(reroll).toMatchObject({ state: 'delivered', parentId: g.id });
     const rerollClip = await h.clipMessage(reroll.id);
     expect(rerollClip.channelId).toBe(clip.channelId);
-    expect(h.fake.counters().identifies).toBe(2);
+    expect(h.fake.counters().identifies).toBe(identifies + 1);
   }, 60_000);
 });

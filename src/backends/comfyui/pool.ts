@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../config.ts';
 import { ErrorCode, permanentError, transientError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
+import { holdLease, releaseLease } from '../../queue/lease.ts';
 import { ComfyClient } from './client.ts';
 import { serverKey } from './ids.ts';
 
@@ -45,12 +46,6 @@ export interface PoolOptions {
   /** Runs once per server before it first enters rotation; throws ConfigError when it cannot run the workflow. */
   verify: (server: ServerState) => Promise<void>;
 }
-
-const HOLD = `local v = redis.call('get', KEYS[1])
-if not v then redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2]) return 1 end
-if v == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
-return 0`;
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
 
 export class ServerPool {
   readonly servers: ServerState[];
@@ -142,11 +137,11 @@ export class ServerPool {
 
   /** Takes the server's lock for `promptId`, or renews it when it already holds it. False when another holds it. */
   async hold(server: ServerState, promptId: string): Promise<boolean> {
-    return (await this.options.redis.eval(HOLD, 1, server.lockKey, promptId, this.options.timing.lockTtlMs)) === 1;
+    return holdLease(this.options.redis, server.lockKey, promptId, this.options.timing.lockTtlMs);
   }
 
   async release(server: ServerState, promptId: string): Promise<void> {
-    await this.options.redis.eval(RELEASE, 1, server.lockKey, promptId);
+    await releaseLease(this.options.redis, server.lockKey, promptId);
   }
 
   /** Which prompt holds each server, in `servers` order. */
