@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import type { Config } from './config.ts';
 import { executePrepared, type Db } from './db/client.ts';
 import type postgres from 'postgres';
-import { ErrorCode, userError } from './errors.ts';
+import { ErrorCode, isAppError, userError } from './errors.ts';
 import { readAsset } from './assets.ts';
 import { chooseBackend } from './backends/routing.ts';
 import type { Backend, BackendRegistry } from './backends/types.ts';
@@ -13,7 +13,7 @@ import { rollPeriod } from './ledger/budget.ts';
 import { periodKey } from './ledger/periods.ts';
 import { findBlocked } from './moderation.ts';
 import { parseRequest, requestHash, type ImageSource, type ParsedRequest, type StoredRequest } from './request.ts';
-import type { TeamDirectory } from './team-directory.ts';
+import type { TeamDirectory, TeamSettings } from './team-directory.ts';
 import type { MemberRef, Platform, TeamRef } from './teams.ts';
 
 /** Where the finished clip goes: a reference another process can act on, never a platform object. */
@@ -78,22 +78,24 @@ export async function admit(deps: AdmissionDeps, input: AdmissionInput): Promise
   const parsed = parseRequest(input.request);
   const hash = requestHash(parsed);
   const generationId = randomUUID();
-  let images: { ids: Partial<Record<'startImageId' | 'endImageId', string>>; fresh: NewImage[] } | undefined;
+  let images: Images | undefined;
 
   for (let round = 0, stalePeriod = 0; ; round++) {
     if (round >= MAX_ROUNDS) throw userError(ErrorCode.RateLimited, 'Your team is sending many requests at once; nothing was charged. Try again in a moment.');
     const team = await deps.directory.team(input.team, now);
-    const hit = findBlocked(parsed.prompt, team.blocked);
-    if (hit) throw userError(ErrorCode.BlockedWord, `Your team's admins have blocked "${hit}" in prompts. Rephrase without it; nothing was charged.`, { word: hit });
-    const backend = await chooseBackend(deps.backends, deps.config, parsed.backend, team.preferences.backend, parsed.operation);
-    const stored = applyDefaults(parsed, backend, team.preferences);
-    backend.check?.(stored, { startImage: !!parsed.startImage, endImage: !!parsed.endImage, parent: !!parsed.parentId });
-    const price = backend.estimate(stored);
-    if (price === null) {
-      throw userError(ErrorCode.UnsupportedOperation, `The ${backend.name} backend can't make ${stored.resolution} ${stored.duration} clips with ${stored.model}. Try another resolution or duration.`);
+    let backend: Backend;
+    let stored: StoredRequest;
+    let price: number;
+    try {
+      ({ backend, stored, price } = await prepare(deps, parsed, team));
+      images ??= await intakeImages(deps, parsed);
+    } catch (error) {
+      // A platform's redelivery of a request admitted earlier gets that generation back, even if the
+      // request would be refused now (a word blocked since, an image URL gone). Only refusals pay this read.
+      const earlier = isAppError(error) ? await findAdmitted(deps.sql, key, hash) : null;
+      if (earlier) return earlier;
+      throw error;
     }
-    if (parsed.parentId) await requireParent(deps.db, team.teamId, parsed.parentId);
-    images ??= await intakeImages(deps, parsed);
     Object.assign(stored, images.ids);
     const memberId = await deps.directory.member(team.teamId, input.team.platform, input.member);
 
@@ -111,8 +113,11 @@ export async function admit(deps: AdmissionDeps, input: AdmissionInput): Promise
           credits: price, creditsRemaining: result.available, ...(notice ? { notice } : {}),
         };
       }
-      case 'duplicate':
-        return duplicateOf(deps.sql, key, hash);
+      case 'duplicate': {
+        const earlier = await findAdmitted(deps.sql, key, hash);
+        if (!earlier) throw new Error('idempotency key vanished');
+        return earlier;
+      }
       case 'stale-config':
         deps.directory.forget(input.team);
         continue;
@@ -128,14 +133,29 @@ export async function admit(deps: AdmissionDeps, input: AdmissionInput): Promise
   }
 }
 
-/** A request id seen before: the generation it made, if the request is the same one. */
-async function duplicateOf(client: postgres.Sql, key: string, hash: string): Promise<Admitted> {
+/** Moderation, routing, defaults and price, from the team's settings: every check that needs no write. */
+async function prepare(deps: AdmissionDeps, parsed: ParsedRequest, team: TeamSettings): Promise<{ backend: Backend; stored: StoredRequest; price: number }> {
+  const hit = findBlocked(parsed.prompt, team.blocked);
+  if (hit) throw userError(ErrorCode.BlockedWord, `Your team's admins have blocked "${hit}" in prompts. Rephrase without it; nothing was charged.`, { word: hit });
+  const backend = await chooseBackend(deps.backends, deps.config, parsed.backend, team.preferences.backend, parsed.operation);
+  const stored = applyDefaults(parsed, backend, team.preferences);
+  backend.check?.(stored, { startImage: !!parsed.startImage, endImage: !!parsed.endImage, parent: !!parsed.parentId });
+  const price = backend.estimate(stored);
+  if (price === null) {
+    throw userError(ErrorCode.UnsupportedOperation, `The ${backend.name} backend can't make ${stored.resolution} ${stored.duration} clips with ${stored.model}. Try another resolution or duration.`);
+  }
+  if (parsed.parentId) await requireParent(deps.db, team.teamId, parsed.parentId);
+  return { backend, stored, price };
+}
+
+/** The generation an idempotency key already made, if any; the same key for a different request is an error. */
+async function findAdmitted(client: postgres.Sql, key: string, hash: string): Promise<Admitted | null> {
   const rows = await executePrepared<Record<string, unknown>>(client, sql`
     select k.request_hash as hash, g.id, g.state, g.backend, g.request->>'model' as model, g.estimated_credits as credits,
       (select balance from accounts where team_id = g.team_id and kind = 'available') as available
     from idempotency_keys k join generations g on g.id = k.generation_id where k.key = ${key}`);
   const existing = rows[0];
-  if (!existing) throw new Error('idempotency key vanished');
+  if (!existing) return null;
   if (existing.hash !== hash) throw userError(ErrorCode.InvalidRequest, 'This request id was already used for a different request.');
   return {
     generationId: String(existing.id), duplicate: true, state: String(existing.state), backend: String(existing.backend),
@@ -171,9 +191,10 @@ function applyDefaults(parsed: ParsedRequest, backend: Backend, preferences: Rec
 }
 
 interface NewImage { id: string; mime: string; data: Buffer }
+interface Images { ids: Partial<Record<'startImageId' | 'endImageId', string>>; fresh: NewImage[] }
 
 /** Input images: new bytes get an asset id now and are written with the generation; known assets are referenced. */
-async function intakeImages(deps: AdmissionDeps, parsed: ParsedRequest): Promise<{ ids: Partial<Record<'startImageId' | 'endImageId', string>>; fresh: NewImage[] }> {
+async function intakeImages(deps: AdmissionDeps, parsed: ParsedRequest): Promise<Images> {
   const ids: Partial<Record<'startImageId' | 'endImageId', string>> = {};
   const fresh: NewImage[] = [];
   const load = async (source: ImageSource): Promise<string> => {

@@ -43,6 +43,14 @@ describe('team settings kept in memory', () => {
     await expect(dream(team, 'a lighthouse at dawn')).resolves.toMatchObject({ duplicate: false });
   });
 
+  it('a redelivery of a request admitted before its word was blocked gets that clip back, not a refusal', async () => {
+    const team = { platform: 'discord' as const, externalId: 'guild-redelivery' };
+    const request = { idempotencyKey: 'dir-redelivered', team, member: { externalId: 'u1' }, request: { prompt: 'a comet over the harbour' } };
+    const first = await bot.admit(request);
+    await blocklistAdd(admin, await teamIdFor(admin, team), 'comet', 'admin');
+    await expect(bot.admit(request)).resolves.toMatchObject({ generationId: first.generationId, duplicate: true });
+  });
+
   it('team defaults changed through another process apply to the next request', async () => {
     const team = { platform: 'discord' as const, externalId: 'guild-defaults' };
     const first = await dream(team, 'a koi pond in the rain');
