@@ -6,6 +6,7 @@ import { migrateDatabase } from './db/migrate.ts';
 import { createLogger, type Logger } from './log.ts';
 import { admit, type AdmissionInput, type Admitted } from './admission.ts';
 import { HoldWriter } from './ledger/admit-hold.ts';
+import { holdLease, releaseLease } from './queue/lease.ts';
 import { TeamDirectory } from './team-directory.ts';
 import { createBackends } from './backends/registry.ts';
 import type { Backend } from './backends/types.ts';
@@ -95,6 +96,18 @@ export class Runtime {
   nudge(): void {
     if (this.dispatcher) this.dispatcher.nudge();
     else this.signals.nudge();
+  }
+
+  /**
+   * A named lease shared by every process (src/queue/lease.ts): takes or renews it for `owner`, and says
+   * whether `owner` holds it now. Adapters use it so one process at a time does a job's chat-side work.
+   */
+  holdLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    return holdLease(this.redis, `${this.config.REDIS_PREFIX}:lease:${name}`, owner, ttlMs);
+  }
+
+  releaseLease(name: string, owner: string): Promise<void> {
+    return releaseLease(this.redis, `${this.config.REDIS_PREFIX}:lease:${name}`, owner);
   }
 
   /** Cancels a generation that has not ended; its hold is released in the same transaction. */

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { Routes, type REST } from 'discord.js';
 import { aheadOf } from '../../src/admission.ts';
 import { activeReplies, getGeneration } from '../../src/generations.ts';
-import { holdLease, releaseLease } from '../../src/queue/lease.ts';
 import type { Logger } from '../../src/log.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import { apiCode } from './deliver.ts';
@@ -123,17 +122,12 @@ export class ProgressTracker {
     return adopted;
   }
 
-  private leaseKey(generationId: string): string {
-    return `${this.deps.runtime.config.REDIS_PREFIX}:discord:status:${generationId}`;
-  }
-
   private hold(generationId: string): Promise<boolean> {
-    const ttl = 3 * Math.max(this.deps.everyMs, MIN_PROGRESS_EVERY_MS);
-    return holdLease(this.deps.runtime.redis, this.leaseKey(generationId), this.owner, ttl);
+    return this.deps.runtime.holdLease(`discord-status:${generationId}`, this.owner, 3 * Math.max(this.deps.everyMs, MIN_PROGRESS_EVERY_MS));
   }
 
   private release(generationId: string): Promise<void> {
-    return releaseLease(this.deps.runtime.redis, this.leaseKey(generationId), this.owner).catch(() => undefined);
+    return this.deps.runtime.releaseLease(`discord-status:${generationId}`, this.owner).catch(() => undefined);
   }
 
   /**
