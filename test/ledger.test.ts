@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, isAppError } from '../src/errors.ts';
 import { changeBudget, grantCredits } from '../src/ledger/budget.ts';
+import { HoldWriter } from '../src/ledger/admit-hold.ts';
 import { captureHold, LedgerError, releaseHold } from '../src/ledger/holds.ts';
 import { ensureMember, ensureTeam, teamCredits } from '../src/teams.ts';
 import { Runtime } from '../src/runtime.ts';
@@ -123,6 +125,24 @@ describe('credit ledger', () => {
     } finally {
       await priced.close(1000);
     }
+  });
+
+  it('an item the database rejects fails alone: its batch neighbour is still admitted', async () => {
+    const teamId = await newTeam('poison-team', 100);
+    await dream('poison-team', 'm', 'poison-warm');
+    const rows = await rt.db.execute<{ version: number; member_id: string }>(sql`
+      select config_version as version, (select id from members where team_id = ${teamId} limit 1) as member_id from teams where id = ${teamId}`);
+    const writer = new HoldWriter(rt.database.sql);
+    const item = (key: string, images: { id: string; mime: string; data: Buffer }[]) => writer.admitHold({
+      key, requestHash: 'h', teamId, configVersion: Number(rows[0]!.version), memberId: String(rows[0]!.member_id), generationId: randomUUID(),
+      periodKey: 'none', amount: 1, operation: 'generate', request: { prompt: 'x' }, backend: 'preview', parentId: null, replyTo: null, images,
+    });
+    // An empty image breaks assets' size check: admission's intake never lets one through, so write it directly.
+    const [good, bad] = await Promise.allSettled([item('poison-good', []), item('poison-bad', [{ id: randomUUID(), mime: 'image/png', data: Buffer.alloc(0) }])]);
+    expect(good).toMatchObject({ status: 'fulfilled', value: { outcome: 'admitted' } });
+    expect(bad.status).toBe('rejected');
+    const keys = await rt.db.execute<{ key: string }>(sql`select key from idempotency_keys where key like 'poison-%' order by key`);
+    expect(keys.map((k) => k.key)).toEqual(['poison-good', 'poison-warm']);
   });
 
   it('a hold resolves exactly once: capture charges the actual cost and returns the rest', async () => {

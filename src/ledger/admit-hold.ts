@@ -262,9 +262,11 @@ export class HoldWriter {
         break;
       } catch (error) {
         if (retryable(error) && attempt < 3) continue;
+        if (items.length === 1) throw error;
         // One item the database rejects must not take its neighbours down with it: try each on its own.
-        if (items.length > 1) return Promise.all(items.map(async (item) => (await this.writeBatch([item]))[0]!));
-        throw error;
+        const answers: (AdmitHoldResult | Error)[] = [];
+        for (const item of items) answers.push(await this.writeBatch([item]).then((a) => a[0]!, (e: unknown) => (e instanceof Error ? e : new Error(String(e)))));
+        return answers;
       }
     }
     return settle(rows).map((v, ord) => answer(items[ord]!, v, rows[ord]!));
