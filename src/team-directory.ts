@@ -23,33 +23,38 @@ export interface TeamSettings {
  * the write reads them from the locked rows.
  */
 export class TeamDirectory {
-  private readonly teams = new LRUCache<string, TeamSettings>({ max: 10_000 });
-  private readonly members = new LRUCache<string, string>({ max: 100_000 });
+  // fetch() shares one load among concurrent callers, so a burst of first requests from a new team
+  // creates and reads it once instead of racing to create it. A forget() during a load lets the load
+  // finish for its callers (ignoreFetchAbort): were its copy stale, the write would say so again.
+  private readonly teams = new LRUCache<string, TeamSettings, { ref: TeamRef; now: Date }>({
+    max: 10_000,
+    ignoreFetchAbort: true,
+    fetchMethod: (_key, _stale, { context }) => this.load(context.ref, context.now),
+  });
+  private readonly members = new LRUCache<string, string, { teamId: string; platform: Platform; ref: MemberRef }>({
+    max: 100_000,
+    fetchMethod: (_key, _stale, { context }) => ensureMember(this.db, context.teamId, context.platform, context.ref),
+  });
 
   constructor(private readonly db: Db, private readonly client: postgres.Sql, private readonly defaultCredits: number) {}
 
   /** The team behind a platform account, created with the default allowance on first sight. */
   async team(ref: TeamRef, now: Date): Promise<TeamSettings> {
-    const key = `${ref.platform}:${ref.externalId}`;
-    const cached = this.teams.get(key);
-    if (cached) return cached;
+    return (await this.teams.fetch(`${ref.platform}:${ref.externalId}`, { context: { ref, now } }))!;
+  }
+
+  async member(teamId: string, platform: Platform, ref: MemberRef): Promise<string> {
+    return (await this.members.fetch(`${teamId}:${platform}:${ref.externalId}`, { context: { teamId, platform, ref } }))!;
+  }
+
+  private async load(ref: TeamRef, now: Date): Promise<TeamSettings> {
     let settings = await this.read(ref);
     if (!settings) {
       await ensureTeam(this.db, ref, this.defaultCredits, now);
       settings = await this.read(ref);
-      if (!settings) throw new Error(`team for ${key} vanished`);
+      if (!settings) throw new Error(`team for ${ref.platform}:${ref.externalId} vanished`);
     }
-    this.teams.set(key, settings);
     return settings;
-  }
-
-  async member(teamId: string, platform: Platform, ref: MemberRef): Promise<string> {
-    const key = `${teamId}:${platform}:${ref.externalId}`;
-    const cached = this.members.get(key);
-    if (cached) return cached;
-    const id = await ensureMember(this.db, teamId, platform, ref);
-    this.members.set(key, id);
-    return id;
   }
 
   /** Drops a copy the database said is stale; the next call reads it again. */
