@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blocklistAdd, createLinkCode, redeemLinkCode, setDefaults, teamIdFor } from '../src/admin.ts';
+import { blocklistAdd, createLinkCode, redeemLinkCode, setDefaults, setLimit, teamIdFor } from '../src/admin.ts';
+import { periodKey } from '../src/ledger/periods.ts';
 import { ErrorCode } from '../src/errors.ts';
 import { getGeneration } from '../src/generations.ts';
 import type { Runtime } from '../src/runtime.ts';
@@ -58,6 +59,18 @@ describe('team settings kept in memory', () => {
     await setDefaults(admin, await teamIdFor(admin, team), { aspect: '9:16' }, 'admin');
     const second = await dream(team, 'a koi pond in the rain');
     expect((await getGeneration(bot.db, second.generationId))!.request).toMatchObject({ aspect: '9:16' });
+  });
+
+  it('a budget period changed through another process applies to the next hold', async () => {
+    const team = { platform: 'discord' as const, externalId: 'guild-period' };
+    await dream(team, 'a windmill turning at dusk'); // the bot now holds this team's period: monthly
+    const teamId = await teamIdFor(admin, team);
+    await setLimit(admin, teamId, { limit: 40, period: 'daily' }, 'admin');
+    const before = await available(teamId);
+    const next = await dream(team, 'a windmill turning at dusk');
+    const rows = await bot.db.execute<{ period_key: string }>(sql`select period_key from holds where generation_id = ${next.generationId}`);
+    expect(rows[0]!.period_key).toBe(periodKey('daily', new Date()));
+    expect(next.creditsRemaining).toBe(before - next.credits);
   });
 
   it('a workspace linked into another team through another process is billed to that team at once', async () => {
