@@ -3,6 +3,7 @@ import type { BackendName, Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
 import type { Logger } from '../log.ts';
 import { generationJobId, jobOptions, type QueueSet } from './queues.ts';
+import { Coalesced } from './coalesce.ts';
 
 export interface DispatcherDeps {
   db: Db;
@@ -26,9 +27,15 @@ export interface DispatcherDeps {
  */
 export class Dispatcher {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
   private stopped = false;
+  private readonly passes = new Coalesced(async () => {
+    if (this.stopped) return;
+    try {
+      await this.dispatchAll();
+    } catch (error) {
+      this.deps.log.error({ err: error }, 'dispatch pass failed');
+    }
+  });
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -90,23 +97,7 @@ export class Dispatcher {
 
   /** Coalesces bursts of nudges into one pass, and runs another if nudged while busy. */
   nudge(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.dispatchAll();
-        } catch (error) {
-          this.deps.log.error({ err: error }, 'dispatch pass failed');
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.running = undefined;
-    });
+    if (!this.stopped) this.passes.call();
   }
 
   /** Periodic pass as a safety net for nudges lost between processes. */
@@ -120,6 +111,6 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.passes.idle();
   }
 }

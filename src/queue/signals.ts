@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
+import { Coalesced } from './coalesce.ts';
 
 /**
  * Cross-process hints over Redis pub/sub: "work is waiting" and "cancel this job". They are only hints;
@@ -12,8 +13,8 @@ const NUDGE = JSON.stringify({ type: 'nudge' } satisfies Signal);
 export class Signals {
   private subscriber: Redis | undefined;
   private readonly channel: string;
-  private nudging = false;
-  private nudgeAgain = false;
+  private readonly nudges = new Coalesced(() =>
+    this.publisher.publish(this.channel, NUDGE).then(() => undefined, (err: unknown) => this.log.warn({ err }, 'signal not published')));
 
   constructor(private readonly publisher: Redis, prefix: string, private readonly log: Logger) {
     this.channel = `${prefix}:signals`;
@@ -25,20 +26,7 @@ export class Signals {
    * load that is one publish per round trip instead of one per admission.
    */
   nudge(): void {
-    if (this.nudging) {
-      this.nudgeAgain = true;
-      return;
-    }
-    this.nudging = true;
-    this.publisher.publish(this.channel, NUDGE)
-      .catch((err: unknown) => this.log.warn({ err }, 'signal not published'))
-      .finally(() => {
-        this.nudging = false;
-        if (this.nudgeAgain) {
-          this.nudgeAgain = false;
-          this.nudge();
-        }
-      });
+    this.nudges.call();
   }
 
   publish(signal: Signal): void {
